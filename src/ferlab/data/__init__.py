@@ -1,0 +1,1 @@
+"""Data: sources -> FaceSet -> protocol -> leak-free split -> prepared directory."""
