@@ -1,8 +1,185 @@
-"""Command-line interface placeholder; filled in below."""
-import typer
+"""The ``ferlab`` command line: a thin layer over the Python API (each command imports what it needs)."""
 
-app = typer.Typer()
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from ferlab.errors import FerlabError
+
+app = typer.Typer(help="Facial expression recognition: data, models, studies, reports, deployment.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+data_app = typer.Typer(help="Prepare and inspect data sets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console(stderr=True)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str) -> Iterator:
+    """A Rich progress bar; yields a ``(done, total)`` callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+# ------------------------------------------------------------------------------------------------- data
+@data_app.command("prepare")
+def data_prepare(
+    source: Annotated[str, typer.Option(help="Image folder, fer2013.csv / icml_face_data.csv, or 'synthetic'.")] = "synthetic",
+    protocol: Annotated[str, typer.Option(help="fer7, paper5, ferplus8, or a protocol .toml file.")] = "paper5",
+    split: Annotated[str, typer.Option(help="paper (balanced per class), official (source's own), or stratified.")] = "paper",
+    train_per_class: Annotated[int, typer.Option(help="paper split: training images per class.")] = 1500,
+    test_per_class: Annotated[int, typer.Option(help="paper split: test images per class.")] = 1000,
+    val_fraction: Annotated[float, typer.Option(help="Validation share (of the training part; paper split: of train_per_class, drawn besides it).")] = 0.1,
+    test_fraction: Annotated[float, typer.Option(help="stratified split: test share.")] = 0.2,
+    test_part: Annotated[str, typer.Option(help="official split on FER2013: both, public or private test images.")] = "both",
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    allow_leaks: Annotated[bool, typer.Option("--allow-leaks", help="Naive per-image sampling: keep duplicates, blank images and conflicting labels.")] = False,
+    near_dup_threshold: Annotated[Optional[int], typer.Option(help="Also group near duplicates: max pHash Hamming distance (0-16).")] = None,
+    labels: Annotated[str, typer.Option(help="original, or ferplus (majority vote of FER+; needs --ferplus).")] = "original",
+    ferplus: Annotated[Optional[Path], typer.Option(help="fer2013new.csv (CSV source) or fer2013_jpg_to_ferplus.csv (folder source).")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="Skip unreadable image files and list them instead of failing.")] = False,
+    synthetic_per_class: Annotated[Optional[int], typer.Option(help="synthetic source: images per original class.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output directory (default prepared/<source>-<protocol>-<split>-seed<seed>).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output directory.")] = False,
+) -> None:
+    """Load a source, apply a protocol and a leak-free split, and write images.npy + manifest.csv + data.json."""
+    from pydantic import ValidationError
+
+    from ferlab.data.prepare import PrepareConfig, load_faces, prepare
+    from ferlab.data.protocols import get_protocol
+    from ferlab.data.splits import SplitConfig
+
+    try:
+        cfg = PrepareConfig(
+            source=source, protocol=protocol, labels=labels, ferplus=str(ferplus) if ferplus else None,
+            skip_bad=skip_bad, synthetic_per_class=synthetic_per_class,
+            split=SplitConfig(kind=split, train_per_class=train_per_class, test_per_class=test_per_class,
+                              val_fraction=val_fraction, test_fraction=test_fraction, test_part=test_part,
+                              seed=seed, allow_leaks=allow_leaks, near_duplicate_threshold=near_dup_threshold),
+        )
+    except ValidationError as exc:
+        raise FerlabError(_validation_message(exc)) from None
+    get_protocol(protocol)  # fail before the (possibly slow) load
+    if out is None:
+        stem = Path(source).stem if source != "synthetic" else "synthetic"
+        out = Path("prepared") / f"{stem}-{protocol}-{split}-seed{seed}{'-leaky' if allow_leaks else ''}"
+    with progress_bar(f"loading {source}") as progress:
+        faces = load_faces(cfg, progress)
+    data = prepare(cfg, out, overwrite=overwrite, faces=faces)
+    if faces.notes.get("skipped"):
+        console.print(f"skipped {len(faces.notes['skipped'])} unreadable file(s): " + ", ".join(faces.notes["skipped"][:20]))
+    _print_prepared(data)
+    console.print(f"wrote {out}")
+
+
+@data_app.command("info")
+def data_info(
+    target: Annotated[str, typer.Argument(help="A prepared data directory, an image folder, a CSV, or 'synthetic'.")] = "synthetic",
+    montage: Annotated[Optional[Path], typer.Option(help="Where to write the montage PNG (default: DIR/montage.png for a prepared set, montage-<name>.png otherwise).")] = None,
+) -> None:
+    """Counts per split and class, duplicate and leak statistics, and a montage of samples per class."""
+    from ferlab.data.info import source_summary, write_montage
+
+    path = Path(target)
+    if (path / "data.json").is_file():
+        from ferlab.data.prepare import PreparedData
+
+        data = PreparedData(path)
+        _print_prepared(data)
+        _print_duplicates(data.meta["source_duplicates"])
+        out = write_montage(data.images, list(data.manifest["label"]), list(data.classes), montage or path / "montage.png")
+    else:
+        from ferlab.data.sources import load_source
+
+        with progress_bar(f"loading {target}") as progress:
+            faces = load_source(target, progress=progress)
+        summary = source_summary(faces)
+        _print_counts(summary["counts"], f"{summary['name']}: {summary['images']} images")
+        _print_duplicates(summary["duplicates"])
+        name = "synthetic" if target == "synthetic" else path.name
+        out = write_montage(faces.images, list(faces.provenance["origin_label"]),
+                            sorted(set(faces.provenance["origin_label"]) - {""}), montage or Path(f"montage-{name}.png"))
+    console.print(f"montage: {out}")
+
+
+def _print_counts(counts: dict[str, dict[str, int]], title: str) -> None:
+    from rich.table import Table
+
+    classes = sorted({c for row in counts.values() for c in row})
+    table = Table(title=title)
+    table.add_column("split")
+    for c in classes:
+        table.add_column(c, justify="right")
+    table.add_column("total", justify="right")
+    for split, row in counts.items():
+        table.add_row(split or "(none)", *[str(row.get(c, 0)) for c in classes], str(sum(row.values())))
+    Console().print(table)
+
+
+def _print_prepared(data) -> None:
+    meta = data.meta
+    split = meta["config"]["split"]
+    title = (f"{data.path}: {meta['source']['name']}, protocol {meta['protocol']['name']}, split {split['kind']}, "
+             f"seed {split['seed']}, {'LEAKY' if split['allow_leaks'] else 'leak-free'}, fingerprint {meta['fingerprint']}")
+    _print_counts(meta["counts"], title)
+    dropped = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in meta["dropped"].items())
+    Console().print(f"dropped before splitting -- {dropped}")
+
+
+def _print_duplicates(stats: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title="exact duplicates (identical pixels)")
+    for col in ("part", "images", "distinct", "dup. groups", "in groups", "redundant", "conflicting groups"):
+        table.add_column(col, justify="right" if col != "part" else "left")
+    for part in ("within_train", "within_val", "within_test", "overall"):
+        if part in stats:
+            s = stats[part]
+            table.add_row(part.replace("_", " "), *[str(s[k]) for k in ("images", "distinct", "duplicate_groups",
+                          "images_in_duplicate_groups", "redundant_copies", "conflicting_label_groups")])
+    Console().print(table)
+    if "across_train_test" in stats:
+        a = stats["across_train_test"]
+        Console().print(
+            f"across train/test: {a['distinct_images_in_both']} distinct images in both; "
+            f"{a['test_images_with_train_copy']} test images have a copy in train "
+            f"({a['train_images_involved']} train images involved; {a['test_images_with_same_label_train_copy']} with a same-label copy)"
+        )
+    Console().print(f"blank (single-value) images: {stats['blank_images']}")
+
+
+_OPTION_OF_FIELD = {"kind": "split", "near_duplicate_threshold": "near-dup-threshold"}
+
+
+def _validation_message(exc) -> str:
+    """A pydantic error as one line naming the command-line option."""
+    err = exc.errors()[0]
+    field = str(err["loc"][-1]) if err["loc"] else "config"
+    option = _OPTION_OF_FIELD.get(field, field.replace("_", "-"))
+    return f"--{option}: {err['msg']}"
 
 
 def main() -> None:
-    app()
+    """Entry point: user errors print one line and exit 2, without a traceback."""
+    try:
+        app()
+    except FerlabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
