@@ -1,0 +1,48 @@
+"""Evaluate a trained run on another prepared data set (cross-data-set checks)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ferlab.data.prepare import PreparedData
+from ferlab.errors import FerlabError
+from ferlab.io import atomic_write_json, read_json
+
+
+def evaluate_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, split: str = "test") -> dict:
+    """Metrics of ``run_dir``'s model on ``split`` of another prepared data set; also saved in the run dir.
+
+    The data set must use the same class names (in any order): predictions are mapped by name.
+    """
+    import keras
+
+    from ferlab.evaluate.metrics import classification_metrics
+    from ferlab.train.data import eval_dataset
+
+    import ferlab.models  # noqa: F401  (registers ferlab's layers for loading)
+
+    run_dir = Path(run_dir)
+    metrics = read_json(run_dir / "metrics.json", "metrics.json")
+    if not (run_dir / "model.keras").is_file():
+        raise FerlabError(f"{run_dir}: no model.keras; is it a finished ferlab run directory?")
+    data = PreparedData(Path(data_dir))
+    run_classes = list(metrics.get("classes", []))
+    missing = [c for c in data.classes if c not in run_classes]
+    if missing:
+        raise FerlabError(f"{data.path}: classes {missing} are not among the model's {run_classes}; prepare it with the same protocol")
+    x, y = data.arrays(split)
+    if len(x) == 0:
+        raise FerlabError(f"{data.path}: split {split!r} is empty")
+    model = keras.models.load_model(run_dir / "model.keras")
+    probs = np.asarray(model.predict(eval_dataset(x), verbose=0), np.float64)
+    # Keep the data set's classes, in its order; renormalise over them.
+    probs = probs[:, [run_classes.index(c) for c in data.classes]]
+    probs /= np.clip(probs.sum(axis=1, keepdims=True), 1e-12, None)
+    result = {"run": str(run_dir), "data": {"path": str(data.path), "fingerprint": data.fingerprint,
+                                            "source": data.meta["source"]["name"], "split": split},
+              **classification_metrics(y, probs, list(data.classes))}
+    atomic_write_json(run_dir / "evaluations" / f"{data.fingerprint}-{split}.json", result)
+    return result

@@ -1,0 +1,190 @@
+"""Read and validate a STUDY_DIR written by the study runner, before anything is written.
+
+All the checks happen here so that a report is either built from consistent inputs or not at all: a
+missing or corrupt file raises :class:`~ferlab.errors.FerlabError` with one line naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ferlab.errors import FerlabError
+
+# A trial's configuration; trials that differ only in ``seed`` are repeats of one configuration.
+CONFIG_COLUMNS = ("backbone", "pooling", "pooling_scope", "mode", "input_size", "preprocessing", "weights")
+# Configuration columns that may distinguish two models of one backbone (shown in the model label when they vary).
+VARIANT_COLUMNS = ("pooling_scope", "mode", "input_size", "preprocessing", "weights")
+REQUIRED_COLUMNS = ("trial_id", "backbone", "pooling", "mode", "input_size", "seed", "status", "train_accuracy",
+                    "train_loss", "val_accuracy", "val_loss", "test_accuracy", "test_loss", "model_size_mb")
+NUMERIC_COLUMNS = ("input_size", "seed", "train_accuracy", "train_loss", "val_accuracy", "val_loss", "test_accuracy",
+                   "test_loss", "test_accuracy_ci_low", "test_accuracy_ci_high", "macro_precision", "macro_recall",
+                   "macro_f1", "weighted_f1", "model_size_mb", "params", "flops", "latency_ms",
+                   "zero_feature_fraction", "best_epoch", "epochs_run", "train_seconds")
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+RERUN = "rerun the study to rewrite it"
+
+
+@dataclass(frozen=True)
+class Trial:
+    """The per-trial files of one successful trial."""
+
+    trial_id: str
+    metrics: dict
+    predictions: pd.DataFrame  # indexed by test image ``index``: label_id, pred_id
+    history: pd.DataFrame | None  # None when history.csv is absent (curves then skip the trial)
+
+
+@dataclass(frozen=True)
+class Study:
+    """A validated study: its metadata, one results row per trial, and the files of the successful trials."""
+
+    root: Path
+    meta: dict
+    results: pd.DataFrame
+    trials: dict[str, Trial]
+    y_true: np.ndarray  # test labels sorted by test image index, shared by every trial
+
+    @cached_property
+    def ok(self) -> pd.DataFrame:
+        """Successful trials, with a ``model`` column: the backbone plus any configuration that varies."""
+        ok = self.results[self.results["status"] == "ok"].copy()
+        varying = [c for c in VARIANT_COLUMNS if ok[c].nunique(dropna=False) > 1]
+
+        def label(row: pd.Series) -> str:
+            extra = [f"{row[c]}px" if c == "input_size" else str(row[c]) for c in varying]
+            return f"{row['backbone']} ({', '.join(extra)})" if extra else str(row["backbone"])
+
+        ok["model"] = ok.apply(label, axis=1)
+        return ok
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        return self.results[self.results["status"] == "failed"]
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.meta.get("data", {}).get("classes") or self.trials[self.best_trial_id].metrics["classes"]]
+
+    @cached_property
+    def best_trial_id(self) -> str:
+        """Highest validation accuracy (ties: lower validation loss, then trial id). Never test accuracy:
+        choosing on the test set would make the best model's test numbers optimistic."""
+        ranked = self.ok.sort_values(["val_accuracy", "val_loss", "trial_id"], ascending=[False, True, True])
+        return str(ranked["trial_id"].iloc[0])
+
+    def pred_matrix(self, trial_ids: list[str]) -> np.ndarray:
+        """``(len(trial_ids), n_test)`` predicted class ids, rows in ``trial_ids`` order, columns aligned with ``y_true``."""
+        return np.stack([self.trials[t].predictions["pred_id"].to_numpy() for t in trial_ids])
+
+
+def load_study(study_dir: str | Path) -> Study:
+    """Read study.json, results.csv and, for every successful trial, metrics.json, predictions.csv and
+    (when present) history.csv; raise :class:`FerlabError` on the first missing or corrupt file."""
+    root = Path(study_dir)
+    if not root.is_dir():
+        raise FerlabError(f"{root}: study directory not found; pass the STUDY_DIR the study runner wrote")
+    meta = _read_json(root / "study.json", "study metadata", RERUN)
+    results = _read_results(root / "results.csv")
+    trials: dict[str, Trial] = {}
+    reference: tuple[Path, pd.DataFrame] | None = None
+    for row in results[results["status"] == "ok"].itertuples():
+        path = root / (row.run_dir or f"trials/{row.trial_id}")
+        fix = f"rerun trial {row.trial_id} (delete {path} and rerun the study)"
+        metrics = _read_json(path / "metrics.json", "trial metrics", fix)
+        _require_keys(path / "metrics.json", metrics, fix)
+        preds = _read_csv(path / "predictions.csv", ("index", "label_id", "pred_id"), fix).set_index("index").sort_index()
+        if reference is None:
+            reference = (path / "predictions.csv", preds)
+        elif not (preds.index.equals(reference[1].index) and preds["label_id"].equals(reference[1]["label_id"])):
+            raise FerlabError(f"{path / 'predictions.csv'}: test images or labels differ from {reference[0]}; "
+                              "every trial of a study must be tested on the same data, " + fix)
+        history_path = path / "history.csv"
+        history = _read_csv(history_path, HISTORY_COLUMNS, fix) if history_path.is_file() else None
+        trials[row.trial_id] = Trial(row.trial_id, metrics, preds, history)
+    if reference is None:
+        raise FerlabError(f"{root / 'results.csv'}: no trial has status ok; fix the failures listed there and rerun the study")
+    return Study(root, meta, results, trials, reference[1]["label_id"].to_numpy(dtype=np.int64))
+
+
+def _read_json(path: Path, what: str, fix: str) -> dict:
+    if not path.is_file():
+        raise FerlabError(f"{path}: {what} not found; {fix}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FerlabError(f"{path}: corrupt {what} ({exc}); {fix}") from None
+    if not isinstance(data, dict):
+        raise FerlabError(f"{path}: corrupt {what} (expected a JSON object); {fix}")
+    return data
+
+
+def _require_keys(path: Path, metrics: dict, fix: str) -> None:
+    test = metrics.get("test")
+    missing = [k for k in ("classes", "test") if k not in metrics]
+    if isinstance(test, dict):
+        missing += [f"test.{k}" for k in ("per_class", "confusion", "confusion_normalized") if k not in test]
+    elif "test" not in missing:
+        missing.append("test (not an object)")
+    if missing:
+        raise FerlabError(f"{path}: corrupt trial metrics (missing {', '.join(missing)}); {fix}")
+
+
+def _read_csv(path: Path, required: tuple[str, ...], fix: str) -> pd.DataFrame:
+    """A CSV with ``required`` columns; only empty cells are missing values (so a pooling named "none" or
+    "NA" stays a string)."""
+    if not path.is_file():
+        raise FerlabError(f"{path}: not found; {fix}")
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise FerlabError(f"{path}: corrupt CSV ({str(exc).splitlines()[0]}); {fix}") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise FerlabError(f"{path}: corrupt CSV (missing column(s) {', '.join(missing)}); {fix}")
+    for col in set(required) & (set(NUMERIC_COLUMNS) | {"index", "label_id", "pred_id", *HISTORY_COLUMNS}):
+        _to_numeric(frame, col, path, fix)
+    return frame
+
+
+def _to_numeric(frame: pd.DataFrame, col: str, path: Path, fix: str) -> None:
+    values = pd.to_numeric(frame[col], errors="coerce")
+    bad = values.isna() & frame[col].notna()
+    if bad.any():
+        raise FerlabError(f"{path}: corrupt CSV (column {col} holds non-numeric {frame[col][bad].iloc[0]!r}); {fix}")
+    frame[col] = values
+
+
+def _read_results(path: Path) -> pd.DataFrame:
+    results = _read_csv(path, REQUIRED_COLUMNS, RERUN)
+    for col in NUMERIC_COLUMNS:
+        if col in results.columns:
+            _to_numeric(results, col, path, RERUN)
+        else:
+            results[col] = np.nan
+    results[["input_size", "seed"]] = results[["input_size", "seed"]].round().astype("Int64")
+    for col in ("pooling_scope", "preprocessing", "weights", "reason", "run_dir"):
+        if col not in results.columns:
+            results[col] = ""
+    text = [c for c in ("trial_id", *CONFIG_COLUMNS, "status", "reason", "run_dir") if c != "input_size"]
+    for col in text:  # an all-empty column reads as float NaN; keep text columns as str with "" for missing
+        results[col] = results[col].map(lambda v: "" if pd.isna(v) else str(v))
+    if results.empty:
+        raise FerlabError(f"{path}: results.csv has no trials; {RERUN}")
+    bad_status = sorted(set(results["status"]) - {"ok", "failed"})
+    if bad_status:
+        raise FerlabError(f"{path}: corrupt results.csv (status {bad_status[0]!r}; expected ok or failed); {RERUN}")
+    if results["trial_id"].duplicated().any():
+        dup = results["trial_id"][results["trial_id"].duplicated()].iloc[0]
+        raise FerlabError(f"{path}: corrupt results.csv (trial {dup} listed twice); {RERUN}")
+    ok = results["status"] == "ok"
+    incomplete = ok & results[["seed", "input_size", "test_accuracy", "val_accuracy"]].isna().any(axis=1)
+    if incomplete.any():
+        raise FerlabError(f"{path}: corrupt results.csv (trial {results['trial_id'][incomplete].iloc[0]} is ok but "
+                          f"lacks its seed, input size or accuracies); {RERUN}")
+    return results

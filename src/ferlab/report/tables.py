@@ -1,0 +1,255 @@
+"""The report's tables. Each builder returns ``(display, numeric)``: formatted strings for the Markdown/HTML
+report and plain numbers for the CSV files, so the CSVs can be re-analysed without parsing "a ± b"."""
+
+from __future__ import annotations
+
+import itertools
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+from ferlab.evaluate.metrics import bootstrap_accuracy_ci, mean_std
+from ferlab.evaluate.significance import pairwise_mcnemar
+from ferlab.report.study import Study
+
+POOLING_ORDER = ("none", "max", "avg", "min", "avgmax")
+POOLING_NAMES = {"none": "no pooling", "max": "max pooling", "avg": "average pooling", "min": "min pooling",
+                 "avgmax": "average + max pooling"}
+# The paper's model names -> ferlab backbone ids.
+PUBLISHED_NAMES = {"MobileNet_V2": "mobilenetv2", "MobileNetV3_Small": "mobilenetv3small", "NasNetMobile": "nasnetmobile",
+                   "ResNet50": "resnet50", "ResNet50V2": "resnet50v2", "ResNet152V2": "resnet152v2",
+                   "DenseNet169": "densenet169", "DenseNet201": "densenet201"}
+SUMMARY_METRICS = ("model_size_mb", "params", "train_accuracy", "train_loss", "val_accuracy", "test_accuracy",
+                   "test_loss", "latency_ms", "zero_feature_fraction")
+SIGNIFICANCE_LEVEL = 0.05
+DASH = "—"
+
+Tables = tuple[pd.DataFrame, pd.DataFrame]
+
+
+# ------------------------------------------------------------------------------------------- formatting
+def fmt(value: float, digits: int = 2, scale: float = 1.0, sign: bool = False) -> str:
+    """A number, or a dash when missing (failed trials, metrics the runner did not record)."""
+    if value is None or not np.isfinite(value):
+        return DASH
+    return f"{value * scale:{'+' if sign else ''}.{digits}f}"
+
+
+def fmt_pm(mean: float, std: float, digits: int = 2, scale: float = 1.0) -> str:
+    """``mean ± std``; just the mean when there is a single seed (no spread to show)."""
+    if not np.isfinite(std):
+        return fmt(mean, digits, scale)
+    return f"{fmt(mean, digits, scale)} ± {fmt(std, digits, scale)}"
+
+
+def _pm(frame: pd.DataFrame, metric: str, digits: int = 2, scale: float = 1.0) -> list[str]:
+    """``mean ± std`` strings of a summarised metric (``<metric>_mean`` and ``<metric>_std`` columns)."""
+    return [fmt_pm(m, s, digits, scale) for m, s in zip(frame[f"{metric}_mean"], frame[f"{metric}_std"], strict=True)]
+
+
+def fmt_p(p: float) -> str:
+    if not np.isfinite(p):
+        return ""
+    text = "<0.001" if p < 0.001 else f"{p:.3f}"
+    return text + (" *" if p < SIGNIFICANCE_LEVEL else "")
+
+
+def pooling_order(values: pd.Series | list[str]) -> list[str]:
+    """The study's poolings in the paper's table order, unknown ones after, alphabetically."""
+    present = set(values)
+    return [p for p in POOLING_ORDER if p in present] + sorted(present - set(POOLING_ORDER))
+
+
+def _join(values: pd.Series) -> str:
+    unique = [str(v) for v in pd.unique(values.dropna()) if str(v) != ""]
+    return ", ".join(sorted(unique, key=lambda v: (len(v), v))) or "n/a"
+
+
+# ------------------------------------------------------------------------------------------- provenance
+def provenance(study: Study, rows: pd.DataFrame) -> str:
+    """Which data, split, seeds, preprocessing and leakage setting produced the numbers from ``rows``."""
+    data = study.meta.get("data", {})
+    counts = data.get("counts") or {}
+    split_counts = "/".join(str(counts.get(k, "?")) for k in ("train", "val", "test"))
+    leak = data.get("leak_free")
+    leakage = "leak-free" if leak is True else "LEAKY (duplicates may cross splits)" if leak is False else "leakage unknown"
+    fingerprint = str(data.get("fingerprint") or "n/a")[:12]
+    return (f"Data: {data.get('source', 'n/a')} ({data.get('path', 'n/a')}, fingerprint {fingerprint}), "
+            f"protocol {data.get('protocol', 'n/a')}, split '{data.get('split', 'n/a')}' with split seed "
+            f"{data.get('split_seed', 'n/a')} (train/val/test {split_counts} images), {leakage}. "
+            f"Trials: seed(s) {_join(rows['seed'])}; preprocessing {_join(rows['preprocessing'])}; "
+            f"weights {_join(rows['weights'])}; mode {_join(rows['mode'])}; input {_join(rows['input_size'])} px; "
+            f"pooling scope {_join(rows['pooling_scope'])}.")
+
+
+# ---------------------------------------------------------------------------------------------- summary
+def summarize(study: Study, n_bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """One row per configuration (model x pooling) with mean and std of every metric across seeds, and a
+    95% bootstrap CI of the seed-mean test accuracy (all seeds resample the same test images; see
+    :func:`~ferlab.evaluate.metrics.bootstrap_accuracy_ci`)."""
+    ok = study.ok
+    rows = []
+    for (model, pooling), group in ok.groupby(["model", "pooling"], sort=False):
+        group = group.sort_values("seed")
+        row = {"model": model, "backbone": group["backbone"].iloc[0], "pooling": pooling,
+               "seeds": " ".join(str(s) for s in group["seed"]), "n_seeds": len(group)}
+        for metric in SUMMARY_METRICS:
+            row[f"{metric}_mean"], row[f"{metric}_std"] = mean_std(group[metric])
+        row["test_accuracy_ci_low"], row["test_accuracy_ci_high"] = bootstrap_accuracy_ci(
+            study.y_true, study.pred_matrix(list(group["trial_id"])), n=n_bootstrap, seed=seed)
+        rows.append(row)
+    summary = pd.DataFrame(rows)
+    summary["pooling"] = pd.Categorical(summary["pooling"], pooling_order(summary["pooling"]), ordered=True)
+    summary["model"] = pd.Categorical(summary["model"], list(pd.unique(ok["model"])), ordered=True)
+    return summary.sort_values(["pooling", "model"]).reset_index(drop=True)
+
+
+def pooling_table(summary: pd.DataFrame, pooling: str) -> Tables:
+    """The paper's Tables 1-4 for one pooling: size, train and test accuracy/loss, across seeds."""
+    numeric = summary[summary["pooling"] == pooling].reset_index(drop=True)
+    display = pd.DataFrame({
+        "Model": numeric["model"].astype(str),
+        "Size (MB)": [fmt(v, 1) for v in numeric["model_size_mb_mean"]],
+        "Train acc (%)": _pm(numeric, "train_accuracy", scale=100),
+        "Train loss": _pm(numeric, "train_loss", 3),
+        "Test acc (%)": _pm(numeric, "test_accuracy", scale=100),
+        "Test acc 95% CI (%)": [f"[{fmt(lo, scale=100)}, {fmt(hi, scale=100)}]" for lo, hi
+                                in zip(numeric["test_accuracy_ci_low"], numeric["test_accuracy_ci_high"], strict=True)],
+        "Test loss": _pm(numeric, "test_loss", 3),
+        "Seeds": numeric["seeds"],
+    })
+    return display, numeric
+
+
+# ------------------------------------------------------------------------------------------- published
+def published(name: str) -> pd.DataFrame:
+    """A CSV shipped in ``ferlab/resources`` (the paper's numbers, in its printed units)."""
+    with resources.files("ferlab").joinpath("resources", name).open("r", encoding="utf-8") as fh:
+        return pd.read_csv(fh, keep_default_na=False, na_values=[""])
+
+
+def published_comparison(summary: pd.DataFrame) -> Tables:
+    """Our seed means next to the paper's Tables 1-4, joined on backbone + pooling.
+
+    The paper prints accuracies and the train loss in percent and the test loss as a plain cross-entropy;
+    ours are converted to those units (train loss x 100) and the accuracy differences are in percentage points.
+    """
+    pub = published("published_results.csv")
+    pub["backbone"] = pub["model"].map(PUBLISHED_NAMES)
+    merged = summary.assign(pooling=summary["pooling"].astype(str)).merge(
+        pub.drop(columns="model"), on=["backbone", "pooling"], how="left")
+    numeric = pd.DataFrame({
+        "model": merged["model"].astype(str), "pooling": merged["pooling"],
+        "test_accuracy_pct": merged["test_accuracy_mean"] * 100, "published_test_accuracy_pct": merged["test_accuracy_pct"],
+        "train_accuracy_pct": merged["train_accuracy_mean"] * 100, "published_train_accuracy_pct": merged["train_accuracy_pct"],
+        "train_loss_x100": merged["train_loss_mean"] * 100, "published_train_loss_pct": merged["train_loss_pct"],
+        "test_loss": merged["test_loss_mean"], "published_test_loss": merged["test_loss"],
+        "size_mb": merged["model_size_mb_mean"], "published_size_mb": merged["model_size_mb"],
+    })
+    numeric.insert(4, "test_accuracy_diff_pp", numeric["test_accuracy_pct"] - numeric["published_test_accuracy_pct"])
+    numeric.insert(7, "train_accuracy_diff_pp", numeric["train_accuracy_pct"] - numeric["published_train_accuracy_pct"])
+    headers = {"test_accuracy_pct": "Test acc % (ours)", "published_test_accuracy_pct": "Test acc % (paper)",
+               "test_accuracy_diff_pp": "Test acc diff (pp)", "train_accuracy_pct": "Train acc % (ours)",
+               "published_train_accuracy_pct": "Train acc % (paper)", "train_accuracy_diff_pp": "Train acc diff (pp)",
+               "train_loss_x100": "Train loss x100 (ours)", "published_train_loss_pct": "Train loss % (paper)",
+               "test_loss": "Test loss (ours)", "published_test_loss": "Test loss (paper)",
+               "size_mb": "Size MB (ours)", "published_size_mb": "Size MB (paper)"}
+    display = pd.DataFrame({"Model": numeric["model"], "Pooling": numeric["pooling"]})
+    for col, header in headers.items():
+        display[header] = [fmt(v, 3 if col == "test_loss" else 2, sign=col.endswith("_pp")) for v in numeric[col]]
+    return display, numeric
+
+
+# ------------------------------------------------------------------------------------------- best trial
+def per_class_table(study: Study) -> Tables:
+    """Table 5 for the best trial (by validation accuracy), beside the paper's Table 5 where classes match."""
+    test = study.trials[study.best_trial_id].metrics["test"]
+    pub = published("published_per_class.csv").assign(key=lambda f: f["class"].str.lower()).set_index("key")
+    rows = []
+    for cls, m in test["per_class"].items():
+        p = pub.loc[cls.lower()] if cls.lower() in pub.index else None
+        rows.append({"class": cls, **{k: m[k] for k in ("precision", "recall", "f1", "support")},
+                     **{f"published_{k}": (p[k] if p is not None else np.nan) for k in ("precision", "recall", "f1")}})
+    for avg in ("macro", "weighted"):
+        rows.append({"class": f"{avg} avg", **{k: test.get(f"{avg}_{k}", np.nan) for k in ("precision", "recall", "f1")},
+                     "support": sum(m["support"] for m in test["per_class"].values())})
+    # The paper's last row repeats the accuracy in every column.
+    acc_pub = published("published_results.csv").query("model == 'MobileNet_V2' and pooling == 'avg'")["test_accuracy_pct"]
+    rows.append({"class": "accuracy", "f1": test["accuracy"], "published_f1": float(acc_pub.iloc[0]) / 100})
+    numeric = pd.DataFrame(rows)
+    display = pd.DataFrame({"Class": numeric["class"]})
+    for col, header in (("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"), ("support", "Support"),
+                        ("published_precision", "Precision (paper)"), ("published_recall", "Recall (paper)"),
+                        ("published_f1", "F1 (paper)")):
+        display[header] = [fmt(v, 0 if col == "support" else 4) for v in numeric[col]]
+    return display, numeric
+
+
+# ------------------------------------------------------------------------------------------ significance
+def significance_table(study: Study, summary: pd.DataFrame) -> Tables:
+    """McNemar p-values between the poolings of each model, next to their test accuracies.
+
+    Seeds are paired (pooling A seed s vs pooling B seed s) over the seeds every pooling of that model
+    finished, and combined by taking the largest per-seed p-value (an intersection-union test, see
+    :func:`~ferlab.evaluate.significance.pairwise_mcnemar`): "*" means the difference holds in every seed.
+    """
+    ok = study.ok
+    all_poolings = pooling_order(ok["pooling"])
+    by_config = summary.astype({"model": str, "pooling": str}).set_index(["model", "pooling"])
+    display_rows, numeric_rows = [], []
+    for model, group in ok.groupby("model", sort=False):
+        poolings = pooling_order(group["pooling"])
+        seeds = sorted(set.intersection(*(set(group.loc[group["pooling"] == p, "seed"]) for p in poolings)))
+        if len(poolings) < 2 or not seeds:
+            continue
+        by_key = group.set_index(["pooling", "seed"])["trial_id"]
+        preds = {p: study.pred_matrix([by_key[(p, s)] for s in seeds]) for p in poolings}
+        matrix = pairwise_mcnemar(preds, study.y_true)
+        for a in poolings:
+            row = {"Model": model, "Pooling": a, "Test acc (%)": _pm(by_config.loc[[(model, a)]], "test_accuracy", scale=100)[0],
+                   "Seeds": " ".join(map(str, seeds))}
+            row.update({f"p vs {b}": (DASH if a == b else fmt_p(matrix.loc[a, b]) if b in poolings else "")
+                        for b in all_poolings})
+            display_rows.append(row)
+        numeric_rows += [{"model": model, "pooling_a": a, "pooling_b": b, "p_value": matrix.loc[a, b],
+                          "seeds": " ".join(map(str, seeds))} for a, b in itertools.combinations(poolings, 2)]
+    return pd.DataFrame(display_rows), pd.DataFrame(numeric_rows, columns=["model", "pooling_a", "pooling_b", "p_value", "seeds"])
+
+
+# ---------------------------------------------------------------------------------------------- others
+def zero_feature_table(study: Study) -> Tables | None:
+    """Share of exactly-zero pooled features per model x pooling (mean over seeds, and the per-seed range);
+    None when the runner did not record it."""
+    ok = study.ok
+    if ok["zero_feature_fraction"].isna().all():
+        return None
+    cells = ok.groupby(["model", "pooling"], sort=False)["zero_feature_fraction"].agg(["mean", "min", "max"])
+    text = cells.apply(lambda r: DASH if not np.isfinite(r["mean"]) else
+                       f"{r['mean']:.1%}" + ("" if r["min"] == r["max"] else f" ({r['min']:.1%}–{r['max']:.1%})"), axis=1)
+    display = text.unstack("pooling").reindex(columns=pooling_order(ok["pooling"])).fillna("")
+    display = display.reindex(list(pd.unique(ok["model"]))).reset_index()
+    display.columns = ["Model", *display.columns[1:]]
+    numeric = ok[["trial_id", "model", "pooling", "seed", "zero_feature_fraction"]].reset_index(drop=True)
+    return display, numeric
+
+
+def failed_table(study: Study) -> Tables:
+    numeric = study.failed[["trial_id", "backbone", "pooling", "mode", "input_size", "seed", "reason"]].reset_index(drop=True)
+    display = numeric.astype(str).replace({"<NA>": DASH, "": DASH})
+    display.columns = ["Trial", "Backbone", "Pooling", "Mode", "Input (px)", "Seed", "Reason"]
+    return display, numeric
+
+
+def spec_table(study: Study) -> pd.DataFrame:
+    """The study specification as key/value rows, nested sections flattened to dotted keys (``train.epochs``)."""
+    def flatten(tree: dict, prefix: str = "") -> list[tuple[str, str]]:
+        rows = []
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                rows += flatten(value, f"{prefix}{key}.")
+            else:
+                rows.append((f"{prefix}{key}", ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
+        return rows
+
+    return pd.DataFrame(flatten(study.meta.get("spec") or {}), columns=["Setting", "Value"])
