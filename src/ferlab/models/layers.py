@@ -1,0 +1,174 @@
+"""ferlab's own Keras layers: in-graph preprocessing and every pooling choice.
+
+They are registered serializable (package "ferlab"), so a saved ``.keras`` model loads with
+``safe_mode=True`` once ``ferlab.models`` is imported, and they use plain ops only (cast, bilinear resize,
+concat, mul/add, reductions, max-pool) so a model exports to TFLite/ONNX without custom ops. No Lambda
+layers: those need ``safe_mode=False`` to load.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+from keras import ops
+
+# ImageNet statistics used by Keras's preprocess_input modes.
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCH_MEAN = (0.485, 0.456, 0.406)
+_TORCH_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class Norm:
+    """A per-channel affine normalisation ``y = x * scale + offset`` on [0, 255] RGB pixels.
+
+    Every family's normalisation is affine, so one implementation (mul + add, after an optional RGB->BGR
+    flip) covers them all and exports as two elementwise ops.
+    """
+
+    description: str
+    scale: tuple[float, float, float]
+    offset: tuple[float, float, float]  # in output channel order (BGR when ``bgr``)
+    bgr: bool = False
+
+
+NORMS: dict[str, Norm] = {
+    "tf": Norm("x/127.5 - 1, range [-1, 1] (Keras 'tf' mode)", (1 / 127.5,) * 3, (-1.0,) * 3),
+    "caffe": Norm("RGB->BGR, minus the ImageNet BGR mean [103.939, 116.779, 123.68] (Keras 'caffe' mode)",
+                  (1.0,) * 3, tuple(-m for m in _CAFFE_MEAN_BGR), bgr=True),
+    "torch": Norm("x/255, minus the ImageNet mean [0.485, 0.456, 0.406], over the std [0.229, 0.224, 0.225] "
+                  "(Keras 'torch' mode)", tuple(1 / (255 * s) for s in _TORCH_STD),
+                  tuple(-m / s for m, s in zip(_TORCH_MEAN, _TORCH_STD))),
+    "raw": Norm("pass-through, range [0, 255] (the backbone rescales internally)", (1.0,) * 3, (0.0,) * 3),
+    "unit": Norm("x/255, range [0, 1] (the study's uniform scaling)", (1 / 255,) * 3, (0.0,) * 3),
+}
+
+
+@keras.saving.register_keras_serializable(package="ferlab")
+class FacePreprocess(keras.layers.Layer):
+    """Raw pixels in [0, 255] (uint8 or float, 1 or 3 channels) -> the backbone's expected input.
+
+    In the graph, in order: cast to float, bilinear resize to ``size`` (as ``keras.layers.Resizing``, no
+    antialiasing; skipped when the input already has that size), grey -> RGB by repeating the channel
+    (when ``channels`` is 3), then the ``norm`` from :data:`NORMS`. Keeping this inside the model means a
+    saved or exported model takes the same raw faces the data layer produces.
+    """
+
+    def __init__(self, size: int, norm: str, channels: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels}")
+        spec = NORMS[norm]
+        if channels == 1 and (len(set(spec.scale)) > 1 or len(set(spec.offset)) > 1 or spec.bgr):
+            raise ValueError(f"norm {norm!r} is per-channel RGB; it needs channels=3")
+        self.size, self.norm, self.channels = int(size), norm, channels
+        self._scale = np.asarray(spec.scale[:channels], np.float32)
+        self._offset = np.asarray(spec.offset[:channels], np.float32)
+
+    def build(self, input_shape):
+        if input_shape[-1] not in (1, self.channels):
+            raise ValueError(f"FacePreprocess takes 1 or {self.channels} channels, got {input_shape[-1]}")
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        if x.shape[1] != self.size or x.shape[2] != self.size:
+            x = ops.image.resize(x, (self.size, self.size), interpolation="bilinear")
+        if x.shape[-1] == 1 and self.channels == 3:
+            x = ops.concatenate([x, x, x], axis=-1)
+        if NORMS[self.norm].bgr:
+            x = ops.flip(x, axis=-1)
+        return x * ops.cast(self._scale, x.dtype) + ops.cast(self._offset, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.size, self.size, self.channels)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "norm": self.norm, "channels": self.channels}
+
+
+GLOBAL_KINDS = ("none", "min", "avg", "max", "avgmax")
+LOCAL_KINDS = ("min", "avg", "max")
+
+
+@keras.saving.register_keras_serializable(package="ferlab")
+class GlobalPool2D(keras.layers.Layer):
+    """Every global pooling choice in one layer (timm's SelectAdaptivePool2d idea).
+
+    ``none`` flattens the feature map, ``avg``/``max``/``min`` reduce each channel over H and W, ``avgmax``
+    concatenates avg and max. ``keepdims`` (avg/max/min only) keeps a 1x1 map, as the squeeze-excite pools
+    inside MobileNetV3 need when scope "all" replaces them. ``replaces`` records the Keras layer class this
+    instance replaced (empty for the head's pool), so the replacement is visible in a saved model.
+    """
+
+    def __init__(self, kind: str, keepdims: bool = False, replaces: str = "", **kwargs):
+        super().__init__(**kwargs)
+        if kind not in GLOBAL_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(GLOBAL_KINDS)}, got {kind!r}")
+        if keepdims and kind not in LOCAL_KINDS:
+            raise ValueError(f"keepdims needs kind in {LOCAL_KINDS}, got {kind!r}")
+        self.kind, self.keepdims, self.replaces = kind, bool(keepdims), replaces
+
+    def output_dim(self, feature_shape: tuple[int, int, int]) -> int:
+        """Length of the pooled vector for an (H, W, C) feature map."""
+        h, w, c = feature_shape
+        return {"none": h * w * c, "avgmax": 2 * c}.get(self.kind, c)
+
+    def call(self, x):
+        if self.kind == "none":
+            return ops.reshape(x, (-1, math.prod(x.shape[1:])))
+        if self.kind == "avgmax":
+            return ops.concatenate([ops.mean(x, axis=(1, 2)), ops.max(x, axis=(1, 2))], axis=-1)
+        reduce = {"avg": ops.mean, "max": ops.max, "min": ops.min}[self.kind]
+        return reduce(x, axis=(1, 2), keepdims=self.keepdims)
+
+    def compute_output_shape(self, input_shape):
+        if self.keepdims:
+            return (input_shape[0], 1, 1, input_shape[-1])
+        return (input_shape[0], self.output_dim(tuple(input_shape[1:])))
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "keepdims": self.keepdims, "replaces": self.replaces}
+
+
+@keras.saving.register_keras_serializable(package="ferlab")
+class Pool2D(keras.layers.Layer):
+    """Local (windowed) avg, max or min pooling; min is ``-maxpool(-x)`` since no min-pool op exists.
+
+    Used by pooling scope "all" in place of a backbone's MaxPooling2D/AveragePooling2D, with the same
+    ``pool_size``, ``strides`` and ``padding``; ``replaces`` names the class it replaced.
+    """
+
+    def __init__(self, kind: str, pool_size=(2, 2), strides=None, padding: str = "valid", replaces: str = "",
+                 **kwargs):
+        super().__init__(**kwargs)
+        if kind not in LOCAL_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(LOCAL_KINDS)}, got {kind!r}")
+        self.kind, self.replaces, self.padding = kind, replaces, padding
+        self.pool_size = tuple(pool_size) if isinstance(pool_size, (tuple, list)) else (pool_size, pool_size)
+        strides = self.pool_size if strides is None else strides
+        self.strides = tuple(strides) if isinstance(strides, (tuple, list)) else (strides, strides)
+
+    def call(self, x):
+        if self.kind == "avg":
+            return ops.average_pool(x, self.pool_size, self.strides, self.padding)
+        if self.kind == "max":
+            return ops.max_pool(x, self.pool_size, self.strides, self.padding)
+        return -ops.max_pool(-x, self.pool_size, self.strides, self.padding)
+
+    def compute_output_shape(self, input_shape):
+        def side(n, k, s):
+            if n is None:
+                return None
+            return math.ceil(n / s) if self.padding == "same" else (n - k) // s + 1
+
+        h, w = (side(n, k, s) for n, k, s in zip(input_shape[1:3], self.pool_size, self.strides))
+        return (input_shape[0], h, w, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "pool_size": self.pool_size, "strides": self.strides,
+                "padding": self.padding, "replaces": self.replaces}
