@@ -17,6 +17,8 @@ features are mostly zero and carry little signal. :func:`zero_feature_fraction` 
 Importing this package registers ferlab's layers with Keras, which loading a saved model needs.
 """
 
+import ferlab.backend  # noqa: F401  (TensorFlow imported quietly, before keras)
+
 from ferlab.models.backbones import (
     FAMILIES,
     BackboneSpec,
