@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,11 +14,15 @@ from rich.console import Console
 
 from ferlab.errors import FerlabError
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the real output
+
 app = typer.Typer(help="Facial expression recognition: data, models, studies, reports, deployment.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 data_app = typer.Typer(help="Prepare and inspect data sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-console = Console(stderr=True)
+console = Console(stderr=True)  # progress and messages
+# Tables go to stdout; when it is not a terminal (CI logs, pipes), Rich's 80-column default truncates them.
+out_console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 @contextlib.contextmanager
@@ -112,6 +117,115 @@ def data_info(
     console.print(f"montage: {out}")
 
 
+# ------------------------------------------------------------------------------------------ train/study
+@app.command("train")
+def train_cmd(
+    config: Annotated[Path, typer.Option(help="Run config TOML: data, [model], [train], optional preset.")],
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default runs/<backbone>-<pooling>-<mode>-s<seed>).")] = None,
+) -> None:
+    """Train and evaluate one model; resumes an interrupted run in the same directory."""
+    from ferlab.config import read_toml
+    from ferlab.train.config import resolve_run_config
+    from ferlab.train.run import train_run
+
+    cfg = resolve_run_config(read_toml(config), str(config))
+    m = cfg.model
+    out = out or Path("runs") / f"{m.backbone}-{m.pooling}-{m.mode}-s{cfg.train.seed}"
+    with epoch_bar(f"training {m.backbone}/{m.pooling}", cfg.train.epochs) as on_epoch:
+        metrics = train_run(cfg, out, on_epoch=on_epoch)
+    _print_run(metrics, out)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory (holds model.keras).")],
+    data: Annotated[Path, typer.Option(help="A prepared data directory to evaluate on.")],
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+) -> None:
+    """Evaluate a trained run on another prepared data set (saved under RUN_DIR/evaluations/)."""
+    from ferlab.evaluate.cross import evaluate_run
+
+    result = evaluate_run(run_dir, data, split)
+    lo, hi = result["accuracy_ci95"]
+    out_console.print(f"{run_dir} on {result['data']['source']} ({split}): accuracy {result['accuracy']:.4f} "
+                    f"[95% CI {lo:.4f}-{hi:.4f}], macro F1 {result['macro_f1']:.4f}, loss {result['loss']:.4f}")
+
+
+@app.command("study")
+def study_cmd(
+    spec: Annotated[str, typer.Option(help="quickstart, paper, paper-cpu, or a spec .toml file.")] = "quickstart",
+    out: Annotated[Optional[Path], typer.Option(help="Study directory (default studies/<name>).")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Use this prepared data directory instead of the spec's [data].")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run failed trials again.")] = False,
+    report: Annotated[bool, typer.Option(help="Write the report when the study is done.")] = True,
+) -> None:
+    """Run (or resume) a backbone x pooling x seed x size x mode study; write results.csv and the report."""
+    from ferlab.study.runner import run_study
+    from ferlab.study.spec import load_spec
+
+    study = load_spec(spec)
+    out = out or Path("studies") / study.name
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        trials_task = bar.add_task("trials", total=None)
+        epoch_task = bar.add_task("epochs", total=None)
+
+        def on_trial(trial, i, n):
+            bar.update(trials_task, completed=i, total=n, description=f"trial {trial.trial_id}")
+            bar.update(epoch_task, completed=0, total=trial.config.train.epochs)
+
+        def on_epoch(row):
+            bar.update(epoch_task, completed=row["epoch"],
+                       description=f"epoch {row['epoch']}: val acc {row['val_accuracy']:.3f}")
+
+        table = run_study(study, out, data_dir=data, retry_failed=retry_failed, on_trial=on_trial, on_epoch=on_epoch)
+    _print_results(table, out)
+    if report:
+        from ferlab.report import write_report
+
+        paths = write_report(out)
+        console.print(f"report: {paths['html']}")
+
+
+@app.command("report")
+def report_cmd(study_dir: Annotated[Path, typer.Argument(help="A study directory (holds results.csv).")]) -> None:
+    """Write STUDY_DIR/report/: report.md, report.html (self-contained) and the CSV tables."""
+    from ferlab.report import write_report
+
+    paths = write_report(study_dir)
+    console.print(f"report: {paths['html']}")
+
+
+@contextlib.contextmanager
+def epoch_bar(description: str, epochs: int) -> Iterator:
+    with progress_bar(description) as progress:
+        yield lambda row: progress(row["epoch"], epochs)
+
+
+def _print_run(metrics: dict, out: Path) -> None:
+    if metrics["status"] != "ok":
+        raise FerlabError(f"{out}: training failed: {metrics['reason']}")
+    t = metrics["test"]
+    lo, hi = t["accuracy_ci95"]
+    out_console.print(f"{out}: test accuracy {t['accuracy']:.4f} [95% CI {lo:.4f}-{hi:.4f}], macro F1 {t['macro_f1']:.4f}, "
+                    f"train accuracy {metrics['train']['accuracy']:.4f}, best epoch {metrics['best_epoch']}")
+
+
+def _print_results(table, out: Path) -> None:
+    from rich.table import Table
+
+    view = Table(title=f"{out}/results.csv")
+    for col in ("trial_id", "status", "train_accuracy", "val_accuracy", "test_accuracy", "macro_f1"):
+        view.add_column(col, justify="left" if col in ("trial_id", "status") else "right")
+    for row in table.itertuples():
+        fmt = lambda v: "" if v is None or v != v else f"{v:.4f}"  # noqa: E731
+        view.add_row(row.trial_id, row.status if row.status == "ok" else f"failed: {row.reason}"[:60],
+                     fmt(row.train_accuracy), fmt(row.val_accuracy), fmt(row.test_accuracy), fmt(row.macro_f1))
+    out_console.print(view)
+
+
 def _print_counts(counts: dict[str, dict[str, int]], title: str) -> None:
     from rich.table import Table
 
@@ -123,7 +237,7 @@ def _print_counts(counts: dict[str, dict[str, int]], title: str) -> None:
     table.add_column("total", justify="right")
     for split, row in counts.items():
         table.add_row(split or "(none)", *[str(row.get(c, 0)) for c in classes], str(sum(row.values())))
-    Console().print(table)
+    out_console.print(table)
 
 
 def _print_prepared(data) -> None:
@@ -133,7 +247,7 @@ def _print_prepared(data) -> None:
              f"seed {split['seed']}, {'LEAKY' if split['allow_leaks'] else 'leak-free'}, fingerprint {meta['fingerprint']}")
     _print_counts(meta["counts"], title)
     dropped = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in meta["dropped"].items())
-    Console().print(f"dropped before splitting -- {dropped}")
+    out_console.print(f"dropped before splitting -- {dropped}")
 
 
 def _print_duplicates(stats: dict) -> None:
@@ -147,15 +261,15 @@ def _print_duplicates(stats: dict) -> None:
             s = stats[part]
             table.add_row(part.replace("_", " "), *[str(s[k]) for k in ("images", "distinct", "duplicate_groups",
                           "images_in_duplicate_groups", "redundant_copies", "conflicting_label_groups")])
-    Console().print(table)
+    out_console.print(table)
     if "across_train_test" in stats:
         a = stats["across_train_test"]
-        Console().print(
+        out_console.print(
             f"across train/test: {a['distinct_images_in_both']} distinct images in both; "
             f"{a['test_images_with_train_copy']} test images have a copy in train "
             f"({a['train_images_involved']} train images involved; {a['test_images_with_same_label_train_copy']} with a same-label copy)"
         )
-    Console().print(f"blank (single-value) images: {stats['blank_images']}")
+    out_console.print(f"blank (single-value) images: {stats['blank_images']}")
 
 
 _OPTION_OF_FIELD = {"kind": "split", "near_duplicate_threshold": "near-dup-threshold"}

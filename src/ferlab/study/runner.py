@@ -1,0 +1,143 @@
+"""Run a study: every trial in its own directory, resumable, failures recorded, one results table.
+
+Rerunning a study skips finished trials and resumes an interrupted one from its last epoch checkpoint.
+The results table is rebuilt from the trials' metrics.json files after every trial and written
+atomically, so a kill at any moment never corrupts it or duplicates a row.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from ferlab import __version__
+from ferlab.data.prepare import PrepareConfig, PreparedData, prepare
+from ferlab.errors import FerlabError
+from ferlab.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from ferlab.study.spec import StudySpec, Trial, expand_trials
+
+RESULT_COLUMNS = (
+    "trial_id", "backbone", "pooling", "pooling_scope", "mode", "input_size", "seed", "preprocessing", "weights",
+    "status", "reason", "train_accuracy", "train_loss", "val_accuracy", "val_loss", "test_accuracy", "test_loss",
+    "test_accuracy_ci_low", "test_accuracy_ci_high", "macro_precision", "macro_recall", "macro_f1", "weighted_f1",
+    "model_size_mb", "params", "flops", "latency_ms", "zero_feature_fraction", "best_epoch", "epochs_run",
+    "train_seconds", "run_dir",
+)
+
+
+def study_data(spec: StudySpec, out: Path, data_dir: str | os.PathLike | None) -> PreparedData:
+    """The study's prepared data: ``--data``, the spec's prepared path, or prepared once into STUDY_DIR/data."""
+    if data_dir is not None:
+        return PreparedData(Path(data_dir))
+    if isinstance(spec.data, str):
+        return PreparedData(Path(spec.data))
+    target = out / "data"
+    if (target / "data.json").is_file():
+        data = PreparedData(target)
+        if data.meta["config"] != spec.data.model_dump(mode="json"):
+            raise FerlabError(f"{target}: prepared with other settings than the spec's [data]; use another --out")
+        return data
+    return prepare(spec.data, target)
+
+
+def _check_study_dir(out: Path, spec: StudySpec, data: PreparedData) -> None:
+    path = out / "study.json"
+    record = {"name": spec.name, "ferlab_version": __version__, "spec": spec.model_dump(mode="json"),
+              "data": {"path": os.path.relpath(data.path, out) if data.path.is_relative_to(out) else str(data.path),
+                       "fingerprint": data.fingerprint, "source": data.meta["source"]["name"],
+                       "protocol": data.meta["protocol"]["name"], "classes": list(data.classes),
+                       "split": data.meta["config"]["split"]["kind"], "split_seed": data.meta["config"]["split"]["seed"],
+                       "leak_free": not data.meta["config"]["split"]["allow_leaks"], "counts": data.meta["totals"]}}
+    if path.exists():
+        old = read_json(path, "study.json")
+        if not isinstance(old, dict) or old.get("spec") != record["spec"] or old.get("data", {}).get("fingerprint") != data.fingerprint:
+            raise FerlabError(f"{out}: holds a different study (spec or data differ); choose another --out")
+        return
+    atomic_write_json(path, record)
+
+
+def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,
+              retry_failed: bool = False, on_trial: Callable[[Trial, int, int], None] | None = None,
+              on_epoch: Callable[[dict], None] | None = None) -> pd.DataFrame:
+    """Run (or resume) every trial of ``spec`` into ``out``; return the results table."""
+    import keras
+
+    from ferlab.train.run import read_finished, train_run
+
+    out = Path(out)
+    data = study_data(spec, out, data_dir)  # before creating anything: bad data leaves no study behind
+    out.mkdir(parents=True, exist_ok=True)
+    _check_study_dir(out, spec, data)
+    trials = expand_trials(spec, str(data.path))
+    for i, trial in enumerate(trials):
+        run_dir = out / "trials" / trial.trial_id
+        finished = read_finished(run_dir)
+        if finished is not None and not (retry_failed and finished["status"] == "failed"):
+            continue
+        if finished is not None:
+            (run_dir / "metrics.json").unlink()
+        if on_trial:
+            on_trial(trial, i, len(trials))
+        keras.backend.clear_session()
+        info = {"trial_id": trial.trial_id}
+        try:
+            train_run(trial.config, run_dir, data=data, feature_cache=out / "cache", trial=info, on_epoch=on_epoch)
+        except (FerlabError, ValueError, RuntimeError, OSError) as exc:
+            # A trial that cannot run (weights missing offline, a backbone too big for memory...) is
+            # recorded and the study goes on; the traceback is kept beside it for debugging.
+            run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(run_dir / "error.txt", traceback.format_exc())
+            from ferlab.train.run import METRICS_VERSION
+
+            atomic_write_json(run_dir / "metrics.json", {
+                "metrics_version": METRICS_VERSION, "ferlab_version": __version__, "status": "failed",
+                "reason": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300], **info,
+                "backbone": trial.backbone, "pooling": trial.pooling, "mode": trial.mode,
+                "input_size": trial.input_size, "seed": trial.seed, "preprocessing": trial.preprocessing})
+        write_results(out, trials)
+    return write_results(out, trials)
+
+
+def results_row(metrics: dict, run_dir: str) -> dict:
+    test, model = metrics.get("test", {}), metrics.get("model") or {}
+    ci = test.get("accuracy_ci95") or [None, None]
+    return {
+        "trial_id": metrics.get("trial_id"), "backbone": metrics.get("backbone"), "pooling": metrics.get("pooling"),
+        "pooling_scope": metrics.get("pooling_scope"), "mode": metrics.get("mode"), "input_size": metrics.get("input_size"),
+        "seed": metrics.get("seed"), "preprocessing": metrics.get("preprocessing"), "weights": metrics.get("weights"),
+        "status": metrics["status"], "reason": metrics.get("reason", ""),
+        "train_accuracy": metrics.get("train", {}).get("accuracy"), "train_loss": metrics.get("train", {}).get("loss"),
+        "val_accuracy": metrics.get("val", {}).get("accuracy"), "val_loss": metrics.get("val", {}).get("loss"),
+        "test_accuracy": test.get("accuracy"), "test_loss": test.get("loss"),
+        "test_accuracy_ci_low": ci[0], "test_accuracy_ci_high": ci[1],
+        "macro_precision": test.get("macro_precision"), "macro_recall": test.get("macro_recall"),
+        "macro_f1": test.get("macro_f1"), "weighted_f1": test.get("weighted_f1"),
+        "model_size_mb": model.get("size_mb"), "params": model.get("params_total"), "flops": model.get("flops"),
+        "latency_ms": metrics.get("latency_ms"), "zero_feature_fraction": metrics.get("zero_feature_fraction"),
+        "best_epoch": metrics.get("best_epoch"), "epochs_run": metrics.get("epochs_run"),
+        "train_seconds": metrics.get("train_seconds"), "run_dir": run_dir,
+    }
+
+
+def write_results(out: Path, trials: list[Trial]) -> pd.DataFrame:
+    """results.csv and results.parquet from every finished trial, in grid order."""
+    from ferlab.train.run import read_finished
+
+    rows = []
+    for trial in trials:
+        rel = f"trials/{trial.trial_id}"
+        metrics = read_finished(out / rel)
+        if metrics is not None:
+            rows.append(results_row(metrics, rel))
+    table = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+    atomic_write_text(out / "results.csv", table.to_csv(index=False))
+    import io
+
+    buf = io.BytesIO()
+    table.to_parquet(buf, index=False)
+    atomic_write_bytes(out / "results.parquet", buf.getvalue())
+    return table

@@ -1,0 +1,170 @@
+"""Compile and fit with per-epoch checkpoints, so a killed run resumes losing at most one epoch.
+
+A checkpoint is a directory ``checkpoints/epoch-NNNN/`` (model with optimizer state, best weights so far,
+history) written to a temporary name and renamed, then named in ``checkpoints/LATEST``; a kill at any
+moment leaves either the previous or the new checkpoint, never a mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from ferlab.io import atomic_dir, atomic_write_text
+from ferlab.train.config import TrainConfig
+
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+class TrialFailed(Exception):
+    """Training could not produce a model (NaN loss, out of memory); the reason is recorded."""
+
+
+def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    lr: float | keras.optimizers.schedules.LearningRateSchedule = cfg.learning_rate
+    if cfg.schedule == "cosine" or cfg.warmup_epochs > 0:
+        total = max(1, cfg.epochs * steps_per_epoch)
+        warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=0.0 if warmup else cfg.learning_rate,
+            decay_steps=max(1, total - warmup) if cfg.schedule == "cosine" else 10**12,
+            alpha=0.0, warmup_target=cfg.learning_rate if warmup else None, warmup_steps=warmup)
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(lr, weight_decay=cfg.weight_decay or None)
+    if cfg.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay)
+    return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay or None)
+
+
+def compile_model(model: keras.Model, cfg: TrainConfig, steps_per_epoch: int) -> None:
+    # Label smoothing needs one-hot targets; otherwise the study's sparse categorical cross-entropy.
+    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing) if cfg.label_smoothing
+            else keras.losses.SparseCategoricalCrossentropy())
+    jit = cfg.jit_compile if cfg.jit_compile != "auto" else _has_gpu()
+    model.compile(optimizer=make_optimizer(cfg, steps_per_epoch), loss=loss, metrics=["accuracy"], jit_compile=jit)
+
+
+def _has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _current_lr(optimizer) -> float:
+    lr = optimizer.learning_rate
+    return float(np.asarray(lr.numpy() if hasattr(lr, "numpy") else lr))
+
+
+class _Checkpointer(keras.callbacks.Callback):
+    def __init__(self, ckpt_root: Path, state: dict, on_epoch: Callable[[dict, list[dict]], None] | None):
+        super().__init__()
+        self.root, self.state, self.on_epoch = ckpt_root, state, on_epoch
+        self.started = time.perf_counter()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        row = {"epoch": epoch + 1, **{k: float(logs.get(k, np.nan)) for k in ("loss", "accuracy", "val_loss", "val_accuracy")},
+               "lr": _current_lr(self.model.optimizer), "seconds": round(time.perf_counter() - self.started, 3)}
+        if not np.isfinite(row["loss"]):
+            self.model.stop_training = True
+            self.state["failed"] = f"loss became {row['loss']} at epoch {epoch + 1}"
+            return
+        self.state["history"].append(row)
+        previous = self.root / self.state["latest"] if self.state.get("latest") else None
+        improved = row["val_accuracy"] > self.state.get("best_val_accuracy", -1.0)
+        name = f"epoch-{epoch + 1:04d}"
+        with atomic_dir(self.root / name, overwrite=True) as tmp:
+            self.model.save(tmp / "model.keras")
+            if improved or previous is None:
+                self.model.save_weights(tmp / "best.weights.h5")
+            else:
+                os.link(previous / "best.weights.h5", tmp / "best.weights.h5")
+            if improved:
+                self.state.update(best_val_accuracy=row["val_accuracy"], best_epoch=epoch + 1)
+            self.state["epoch"] = epoch + 1
+            (tmp / "state.json").write_text(json.dumps({k: v for k, v in self.state.items() if k != "latest"}, indent=1))
+        atomic_write_text(self.root / "LATEST", name)
+        self.state["latest"] = name
+        if previous is not None and previous.name != name:
+            shutil.rmtree(previous, ignore_errors=True)
+        if self.on_epoch:
+            self.on_epoch(row, self.state["history"])
+
+
+def load_checkpoint(ckpt_root: Path) -> tuple[keras.Model | None, dict]:
+    """The newest complete checkpoint (model with optimizer state) and its state, or (None, fresh state)."""
+    latest = ckpt_root / "LATEST"
+    if latest.is_file():
+        name = latest.read_text().strip()
+        state = json.loads((ckpt_root / name / "state.json").read_text())
+        state["latest"] = name
+        return keras.models.load_model(ckpt_root / name / "model.keras"), state
+    return None, {"epoch": 0, "history": []}
+
+
+def fit_resumable(build: Callable[[], keras.Model], train_ds_for: Callable[[int], object], val_data, cfg: TrainConfig,
+                  n_train: int, run_dir: Path, callbacks: list | None = None,
+                  on_epoch: Callable[[dict, list[dict]], None] | None = None) -> tuple[keras.Model, dict]:
+    """Fit ``build()`` (or the resumed checkpoint) for ``cfg.epochs``; return the model and the run state.
+
+    ``train_ds_for(first_epoch)`` must give the batches of epochs first_epoch..epochs-1. With
+    ``cfg.select_best`` the returned model holds the weights of the best validation epoch.
+    ``on_epoch(row, history)`` is called after each epoch's checkpoint is complete, with the whole
+    history so far (the checkpoint's, so it survives resumes).
+    """
+    from ferlab.train.data import steps_per_epoch
+
+    ckpt_root = run_dir / "checkpoints"
+    ckpt_root.mkdir(parents=True, exist_ok=True)
+    steps = steps_per_epoch(n_train, cfg.batch_size)
+    model, state = load_checkpoint(ckpt_root)
+    if model is None:
+        model = build()
+        compile_model(model, cfg, steps)
+    cbs = [_Checkpointer(ckpt_root, state, on_epoch)]
+    if cfg.early_stopping_patience:
+        cbs.append(_EarlyStopping(cfg.early_stopping_patience, state))
+    cbs += callbacks or []
+    if state["epoch"] < cfg.epochs and not _early_stopped(state, cfg):
+        try:
+            model.fit(train_ds_for(state["epoch"]), validation_data=val_data, epochs=cfg.epochs,
+                      initial_epoch=state["epoch"], steps_per_epoch=steps, callbacks=cbs, verbose=0,
+                      shuffle=False)  # the dataset is already shuffled, per epoch, by seed
+        except MemoryError:
+            raise TrialFailed("out of memory (MemoryError)") from None
+        except Exception as exc:  # TF reports OOM as ResourceExhaustedError
+            if type(exc).__name__ == "ResourceExhaustedError":
+                raise TrialFailed(f"out of memory: {str(exc).splitlines()[0][:200]}") from None
+            raise
+    if state.get("failed"):
+        raise TrialFailed(state["failed"])
+    if cfg.select_best and state.get("best_epoch"):
+        model.load_weights(ckpt_root / state["latest"] / "best.weights.h5")
+    return model, state
+
+
+def _early_stopped(state: dict, cfg: TrainConfig) -> bool:
+    patience = cfg.early_stopping_patience
+    return bool(patience) and state["epoch"] - state.get("best_epoch", 0) >= patience
+
+
+class _EarlyStopping(keras.callbacks.Callback):
+    """Stop after ``patience`` epochs without a better validation accuracy (state survives resumes)."""
+
+    def __init__(self, patience: int, state: dict):
+        super().__init__()
+        self.patience, self.state = patience, state
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 - self.state.get("best_epoch", 0) >= self.patience:
+            self.model.stop_training = True

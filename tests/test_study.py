@@ -1,0 +1,143 @@
+"""The study runner: spec validation, resumability after SIGKILL, recorded failures, the quick start."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+TINY_SPEC = """
+name = "tiny"
+[data]
+source = "synthetic"
+protocol = "paper5"
+synthetic_per_class = 150
+[data.split]
+kind = "paper"
+train_per_class = 80
+test_per_class = 30
+val_fraction = 0.25
+[grid]
+backbones = ["fercnn"]
+poolings = ["avg", "max"]
+seeds = [0]
+input_sizes = [48]
+[model]
+weights = "none"
+[train]
+epochs = 4
+batch_size = 32
+deterministic = true
+tensorboard = false
+latency_runs = 0
+{extra}
+"""
+
+
+def ferlab(*args: str, cwd: Path, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ferlab.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=900, **kw)
+
+
+def write_spec(path: Path, extra: str = "") -> Path:
+    path.write_text(TINY_SPEC.format(extra=extra))
+    return path
+
+
+@pytest.mark.parametrize("change,needle", [
+    ("[grid]\nbackbones = []", "grid.backbones"),
+    ("colour = 'blue'", "colour: unknown key"),
+    ("[train]\nepochs = 'many'", "train.epochs"),
+])
+def test_invalid_spec_names_the_key(tmp_path, change, needle):
+    text = TINY_SPEC.format(extra="")
+    if change.startswith("[grid]"):
+        text = text.replace('backbones = ["fercnn"]', "backbones = []")
+    elif change.startswith("[train]"):
+        text = text.replace("epochs = 4", "epochs = 'many'")
+    else:
+        text = change + "\n" + text
+    spec = tmp_path / "bad.toml"
+    spec.write_text(text)
+    r = ferlab("study", "--spec", str(spec), "--out", str(tmp_path / "s"), cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], r.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_unknown_backbone_lists_the_valid_ones(tmp_path):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(TINY_SPEC.format(extra="").replace('"fercnn"', '"resnet9000"'))
+    r = ferlab("study", "--spec", str(spec), "--out", str(tmp_path / "s"), cwd=tmp_path)
+    assert r.returncode == 2 and "grid.backbones: unknown backbone 'resnet9000'" in r.stderr and "mobilenetv2" in r.stderr
+
+
+def _comparable(path: Path) -> pd.DataFrame:
+    table = pd.read_csv(path)
+    return table.drop(columns=["train_seconds", "latency_ms"]).sort_values("trial_id").reset_index(drop=True)
+
+
+def test_sigkill_mid_trial_then_resume_gives_the_same_results(tmp_path):
+    spec = write_spec(tmp_path / "tiny.toml")
+    clean = ferlab("study", "--spec", str(spec), "--out", str(tmp_path / "clean"), "--no-report", cwd=tmp_path)
+    assert clean.returncode == 0, clean.stderr
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "ferlab.cli", "study", "--spec", str(spec), "--out", str(out),
+                             "--no-report"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Kill while the second trial is mid-way (its first epoch checkpoint exists, it is not finished).
+    target = out / "trials" / "fercnn-max-finetune-48px-s0"
+    deadline = time.time() + 600
+    while time.time() < deadline and not (target / "checkpoints" / "LATEST").exists():
+        assert proc.poll() is None, "study finished before it could be killed"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (target / "metrics.json").exists()
+    killed_results = pd.read_csv(out / "results.csv")
+    assert list(killed_results["trial_id"]) == ["fercnn-avg-finetune-48px-s0"]
+
+    resumed = ferlab("study", "--spec", str(spec), "--out", str(out), "--no-report", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    history = pd.read_csv(target / "history.csv")
+    assert list(history["epoch"]) == [1, 2, 3, 4]  # no epoch lost or repeated in the record
+    a, b = _comparable(tmp_path / "clean" / "results.csv"), _comparable(out / "results.csv")
+    assert len(b) == 2 and b["trial_id"].is_unique
+    # model.keras embeds Python object ids in its config, so its size may differ by ~1 kB between saves.
+    pd.testing.assert_series_equal(a.pop("model_size_mb"), b.pop("model_size_mb"), atol=0.011)
+    pd.testing.assert_frame_equal(a, b)  # every accuracy, loss and metric identical
+
+
+def test_failed_trial_is_recorded_and_the_study_goes_on(tmp_path):
+    spec = write_spec(tmp_path / "tiny.toml", extra='[overrides.fercnn.model]\nweights = "missing.weights.h5"')
+    text = spec.read_text().replace('backbones = ["fercnn"]', 'backbones = ["fercnn"]').replace("epochs = 4", "epochs = 1")
+    spec.write_text(text)
+    r = ferlab("study", "--spec", str(spec), "--out", str(tmp_path / "s"), "--no-report", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    table = pd.read_csv(tmp_path / "s" / "results.csv")
+    assert list(table["status"]) == ["failed", "failed"]
+    assert table["reason"].str.contains("missing.weights.h5").all()
+
+
+def test_corrupt_metrics_file_is_a_clear_error_and_nothing_is_overwritten(tmp_path):
+    spec = write_spec(tmp_path / "tiny.toml").read_text().replace("epochs = 4", "epochs = 1")
+    (tmp_path / "tiny.toml").write_text(spec)
+    out = tmp_path / "s"
+    assert ferlab("study", "--spec", "tiny.toml", "--out", str(out), "--no-report", cwd=tmp_path).returncode == 0
+    metrics = out / "trials" / "fercnn-avg-finetune-48px-s0" / "metrics.json"
+    metrics.write_text("{not json")
+    before = (out / "results.csv").read_bytes()
+    r = ferlab("study", "--spec", "tiny.toml", "--out", str(out), "--no-report", cwd=tmp_path)
+    assert r.returncode == 2 and "metrics.json" in r.stderr and "corrupt" in r.stderr
+    assert metrics.read_text() == "{not json" and (out / "results.csv").read_bytes() == before
+    metrics.write_text(json.dumps({"metrics_version": 0, "status": "ok"}))
+    r = ferlab("study", "--spec", "tiny.toml", "--out", str(out), "--no-report", cwd=tmp_path)
+    assert r.returncode == 2 and "another ferlab version" in r.stderr
