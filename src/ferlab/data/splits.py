@@ -138,8 +138,8 @@ def _paper(chosen, class_id, protocol, cfg, rng) -> np.ndarray:
         if len(members) < need:
             raise FerlabError(
                 f"class {name!r} has {len(members)} usable images{'' if cfg.allow_leaks else ' after de-duplication'} "
-                f"but --train-per-class {cfg.train_per_class} + --test-per-class {cfg.test_per_class} + "
-                f"{n_val} validation need {need}; lower the counts or --val-fraction"
+                f"but train_per_class {cfg.train_per_class} + test_per_class {cfg.test_per_class} + "
+                f"{n_val} validation need {need}; lower the counts (--train-per-class, --test-per-class, --val-fraction)"
             )
         members = rng.permutation(members)
         split[members[:cfg.test_per_class]] = "test"

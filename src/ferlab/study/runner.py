@@ -86,9 +86,9 @@ def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.Pat
         info = {"trial_id": trial.trial_id}
         try:
             train_run(trial.config, run_dir, data=data, feature_cache=out / "cache", trial=info, on_epoch=on_epoch)
-        except (FerlabError, ValueError, RuntimeError, OSError) as exc:
-            # A trial that cannot run (weights missing offline, a backbone too big for memory...) is
-            # recorded and the study goes on; the traceback is kept beside it for debugging.
+        except Exception as exc:  # noqa: BLE001
+            # A trial that cannot run (weights missing offline, a backbone too big for memory, a bug
+            # in one backbone) is recorded and the study goes on; the traceback is kept beside it.
             run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(run_dir / "error.txt", traceback.format_exc())
             from ferlab.train.run import METRICS_VERSION
