@@ -141,3 +141,27 @@ def test_corrupt_metrics_file_is_a_clear_error_and_nothing_is_overwritten(tmp_pa
     metrics.write_text(json.dumps({"metrics_version": 0, "status": "ok"}))
     r = ferlab("study", "--spec", "tiny.toml", "--out", str(out), "--no-report", cwd=tmp_path)
     assert r.returncode == 2 and "another ferlab version" in r.stderr
+
+
+def test_train_and_cross_evaluate_cli(tmp_path):
+    from ferlab.data.prepare import PrepareConfig, prepare
+    from ferlab.data.splits import SplitConfig
+
+    small = dict(kind="paper", train_per_class=60, test_per_class=30, val_fraction=0.25)
+    prepare(PrepareConfig(source="synthetic", synthetic_per_class=120, split=SplitConfig(**small, seed=0)), tmp_path / "a")
+    prepare(PrepareConfig(source="synthetic", synthetic_per_class=120, split=SplitConfig(**small, seed=1)), tmp_path / "b")
+    (tmp_path / "run.toml").write_text(
+        'data = "a"\n[model]\nbackbone = "fercnn"\npooling = "avg"\n[train]\nepochs = 2\nlatency_runs = 2\n'
+        '[train.augment]\nflip = true\nerasing = 0.3\n')
+    r = ferlab("train", "--config", "run.toml", "--out", "run", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "test accuracy" in r.stdout
+    for name in ("config.json", "history.csv", "metrics.json", "confusion.csv", "predictions.csv", "model.keras"):
+        assert (tmp_path / "run" / name).is_file(), name
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["selected_on"] == "val_accuracy" and 1 <= metrics["best_epoch"] <= 2
+    assert set(metrics["test"]["per_class"]) == {"angry", "anxious", "happy", "neutral", "sad"}
+    r = ferlab("evaluate", "run", "--data", "b", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "accuracy" in r.stdout and list((tmp_path / "run" / "evaluations").glob("*-test.json"))

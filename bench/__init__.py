@@ -1,0 +1,1 @@
+"""ferlab benchmarks: ``python -m bench <name> ...``; results go to bench/results/*.csv."""

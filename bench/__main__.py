@@ -1,0 +1,18 @@
+"""Entry point: ``python -m bench <benchmark> [options]``."""
+
+import sys
+
+BENCHMARKS = {"finetune": "bench.finetune"}
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
+        print(f"usage: python -m bench {{{'|'.join(BENCHMARKS)}}} [options]", file=sys.stderr)
+        sys.exit(2)
+    import importlib
+
+    importlib.import_module(BENCHMARKS[sys.argv[1]]).main(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()

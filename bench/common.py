@@ -1,0 +1,52 @@
+"""What every benchmark table records: the machine, the library versions and the commit."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+RESULTS = Path(__file__).resolve().parent / "results"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FERLAB_SHARED", REPO.parent / "shared"))
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                                    capture_output=True, text=True).stdout.strip())
+    except OSError:
+        commit, dirty = "", False
+    versions = {p: metadata.version(p) for p in ("ferlab", "keras", "tensorflow-cpu") if _installed(p)}
+    return {"machine": f"{cpu}, {os.cpu_count()} cores", "commit": commit + ("+dirty" if dirty else ""),
+            **{f"{k}_version": v for k, v in versions.items()}}
+
+
+def _installed(package: str) -> bool:
+    try:
+        metadata.version(package)
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+def write_table(name: str, rows: list[dict]) -> Path:
+    """bench/results/<name>.csv, one row per model/config, with machine, versions and commit on each row."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    info = machine()
+    path = RESULTS / f"{name}.csv"
+    pd.DataFrame([{**row, **info} for row in rows]).to_csv(path, index=False)
+    return path
