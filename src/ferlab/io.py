@@ -74,11 +74,12 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def read_json(path: str | os.PathLike, what: str = "file") -> Any:
+def read_json(path: str | os.PathLike, what: str = "file", fix: str = "delete it and rerun") -> Any:
+    """Parsed JSON; a missing or corrupt file is a FerlabError naming it and ``fix``."""
     path = Path(path)
     if not path.is_file():
-        raise FerlabError(f"{path}: {what} not found")
+        raise FerlabError(f"{path}: {what} not found; {fix}")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FerlabError(f"{path}: corrupt {what} ({exc.msg if hasattr(exc, 'msg') else exc}); delete it and rerun") from None
+        raise FerlabError(f"{path}: corrupt {what} ({exc}); {fix}") from None

@@ -14,12 +14,12 @@ a TOML file::
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ferlab.config import read_toml, validate
 from ferlab.data.faceset import CANONICAL_LABELS
 from ferlab.errors import FerlabError
 
@@ -85,14 +85,6 @@ def get_protocol(name_or_path: str | Path) -> Protocol:
         raise FerlabError(f"unknown protocol {key!r}; choose one of {', '.join(BUILTIN)} or give a .toml protocol file")
     if not path.is_file():
         raise FerlabError(f"{path}: protocol file not found")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise FerlabError(f"{path}: not valid TOML ({exc})") from None
+    raw = read_toml(path)
     raw.setdefault("name", path.stem)
-    try:
-        return Protocol(**raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "protocol"
-        raise FerlabError(f"{path}: {where}: {err['msg']}") from None
+    return validate(Protocol, raw, str(path))

@@ -6,7 +6,6 @@ missing or corrupt file raises :class:`~ferlab.errors.FerlabError` with one line
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ferlab.errors import FerlabError
+from ferlab.io import read_json
 
 # A trial's configuration; trials that differ only in ``seed`` are repeats of one configuration.
 CONFIG_COLUMNS = ("backbone", "pooling", "pooling_scope", "mode", "input_size", "preprocessing", "weights")
@@ -113,12 +113,7 @@ def load_study(study_dir: str | Path) -> Study:
 
 
 def _read_json(path: Path, what: str, fix: str) -> dict:
-    if not path.is_file():
-        raise FerlabError(f"{path}: {what} not found; {fix}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FerlabError(f"{path}: corrupt {what} ({exc}); {fix}") from None
+    data = read_json(path, what, fix)
     if not isinstance(data, dict):
         raise FerlabError(f"{path}: corrupt {what} (expected a JSON object); {fix}")
     return data

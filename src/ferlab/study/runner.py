@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ferlab import __version__
-from ferlab.data.prepare import PrepareConfig, PreparedData, prepare
+from ferlab.data.prepare import PreparedData, prepare
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
 from ferlab.study.spec import StudySpec, Trial, expand_trials

@@ -14,7 +14,6 @@ A run directory holds::
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -27,7 +26,7 @@ import pandas as pd
 from ferlab import __version__
 from ferlab.data.prepare import PreparedData
 from ferlab.errors import FerlabError
-from ferlab.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from ferlab.io import atomic_write_json, atomic_write_text, read_json
 from ferlab.train.config import RunConfig
 from ferlab.train.loop import HISTORY_COLUMNS, TrialFailed, fit_resumable
 
