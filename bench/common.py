@@ -43,10 +43,21 @@ def _installed(package: str) -> bool:
         return False
 
 
-def write_table(name: str, rows: list[dict]) -> Path:
-    """bench/results/<name>.csv, one row per model/config, with machine, versions and commit on each row."""
+def write_table(name: str, rows: list[dict], key: tuple[str, ...] = ()) -> Path:
+    """bench/results/<name>.csv, one row per model/config, with machine, versions and commit on each row.
+
+    With ``key``, rows already in the table with the same key values are replaced and the others kept,
+    so runs of different configurations accumulate in one table.
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     info = machine()
     path = RESULTS / f"{name}.csv"
-    pd.DataFrame([{**row, **info} for row in rows]).to_csv(path, index=False)
+    table = pd.DataFrame([{**row, **info} for row in rows])
+    if key and path.exists():
+        old = pd.read_csv(path)
+        same = old[list(key)].astype(str).agg("|".join, axis=1).isin(table[list(key)].astype(str).agg("|".join, axis=1))
+        table = pd.concat([old[~same], table], ignore_index=True)
+    from ferlab.io import atomic_write_text
+
+    atomic_write_text(path, table.to_csv(index=False))
     return path

@@ -22,8 +22,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--input-size", type=int, default=96)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "runs" / "finetune")
+    parser.add_argument("--out", type=Path, default=None, help="default bench/runs/finetune-<size>px-<epochs>ep")
     args = parser.parse_args(argv)
+    args.out = args.out or REPO / "bench" / "runs" / f"finetune-{args.input_size}px-{args.epochs}ep"
 
     import ferlab.train  # noqa: F401  (quiet TensorFlow import)
     from ferlab.data.prepare import PrepareConfig, PreparedData, prepare
@@ -52,6 +53,6 @@ def main(argv: list[str] | None = None) -> None:
              "test_accuracy_ci_low": r.test_accuracy_ci_low, "test_accuracy_ci_high": r.test_accuracy_ci_high,
              "macro_f1": r.macro_f1, "train_accuracy": r.train_accuracy, "best_epoch": r.best_epoch,
              "train_minutes": round((r.train_seconds or 0) / 60, 1)} for r in table.itertuples()]
-    path = write_table("finetune_mobilenetv2", rows)
+    path = write_table("finetune_mobilenetv2", rows, key=("model", "pooling", "input_size", "epochs", "recipe"))
     print(f"wrote {path} ({(time.perf_counter() - started) / 60:.1f} min)")
     print(open(path).read())
