@@ -54,7 +54,7 @@ def write_table(name: str, rows: list[dict], key: tuple[str, ...] = ()) -> Path:
     path = RESULTS / f"{name}.csv"
     table = pd.DataFrame([{**row, **info} for row in rows])
     if key and path.exists():
-        old = pd.read_csv(path)
+        old = pd.read_csv(path, dtype={"commit": str})  # a short hash like 493e416 would parse as a float
         same = old[list(key)].astype(str).agg("|".join, axis=1).isin(table[list(key)].astype(str).agg("|".join, axis=1))
         table = pd.concat([old[~same], table], ignore_index=True)
     from ferlab.io import atomic_write_text
