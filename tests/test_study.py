@@ -165,3 +165,18 @@ def test_train_and_cross_evaluate_cli(tmp_path):
     r = ferlab("evaluate", "run", "--data", "b", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "accuracy" in r.stdout and list((tmp_path / "run" / "evaluations").glob("*-test.json"))
+
+
+@pytest.mark.parametrize("name,n_trials", [("quickstart", 5), ("paper", 32), ("paper-cpu", 32)])
+def test_shipped_specs_expand_to_valid_trials(name, n_trials):
+    from ferlab.study.spec import expand_trials, load_spec
+
+    trials = expand_trials(load_spec(name), "prepared")
+    assert len(trials) == n_trials and len({t.trial_id for t in trials}) == n_trials
+    if name == "paper":  # the study's recipe: 224 px, fine-tuned, /255, 50 epochs, last epoch evaluated
+        cfg = trials[0].config
+        assert (cfg.model.input_size, cfg.model.mode, cfg.model.preprocessing, cfg.train.epochs, cfg.train.select_best) \
+            == (224, "finetune", "paper", 50, False)
+    if name == "paper-cpu":  # MobileNetV2 frozen with offline weights, the rest from scratch
+        modes = {t.backbone: t.mode for t in trials}
+        assert modes["mobilenetv2"] == "frozen" and modes["resnet50"] == "finetune"
