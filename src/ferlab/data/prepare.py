@@ -9,7 +9,7 @@ import hashlib
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -117,6 +117,7 @@ class PreparedData:
     """A prepared data set on disk. ``arrays("train")`` gives (N, 48, 48, 1) uint8 images and int labels."""
 
     path: Path
+    _arrays: dict = field(default_factory=dict, init=False, repr=False)  # split -> (images, labels)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -156,5 +157,8 @@ class PreparedData:
     def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         if split not in SPLITS:
             raise FerlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
-        rows = np.flatnonzero(self.manifest["split"].to_numpy() == split)
-        return np.asarray(self.images[rows])[..., None], self.manifest["label_id"].to_numpy()[rows].astype(np.int64)
+        if split not in self._arrays:  # gathered once: a study asks for the same split in every trial
+            rows = np.flatnonzero(self.manifest["split"].to_numpy() == split)
+            self._arrays[split] = (np.asarray(self.images[rows])[..., None],
+                                   self.manifest["label_id"].to_numpy()[rows].astype(np.int64))
+        return self._arrays[split]

@@ -66,7 +66,7 @@ def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.Pat
     """Run (or resume) every trial of ``spec`` into ``out``; return the results table."""
     import keras
 
-    from ferlab.train.run import read_finished, train_run
+    from ferlab.train.run import read_finished, record_failure, train_run
 
     out = Path(out)
     data = study_data(spec, out, data_dir)  # before creating anything: bad data leaves no study behind
@@ -91,13 +91,10 @@ def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.Pat
             # in one backbone) is recorded and the study goes on; the traceback is kept beside it.
             run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(run_dir / "error.txt", traceback.format_exc())
-            from ferlab.train.run import METRICS_VERSION
-
-            atomic_write_json(run_dir / "metrics.json", {
-                "metrics_version": METRICS_VERSION, "ferlab_version": __version__, "status": "failed",
-                "reason": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300], **info,
-                "backbone": trial.backbone, "pooling": trial.pooling, "mode": trial.mode,
-                "input_size": trial.input_size, "seed": trial.seed, "preprocessing": trial.preprocessing})
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+            record_failure(run_dir, reason, {**info, "backbone": trial.backbone, "pooling": trial.pooling,
+                                             "mode": trial.mode, "input_size": trial.input_size, "seed": trial.seed,
+                                             "preprocessing": trial.preprocessing})
         write_results(out, trials)
     return write_results(out, trials)
 

@@ -55,6 +55,14 @@ def read_finished(run_dir: Path) -> dict | None:
     return metrics
 
 
+def record_failure(run_dir: Path, reason: str, fields: dict) -> dict:
+    """Write (and return) the metrics.json of a run that could not finish: status "failed" and why."""
+    metrics = {"metrics_version": METRICS_VERSION, "ferlab_version": __version__, **fields,
+               "status": "failed", "reason": reason}
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
 def _check_config(run_dir: Path, cfg: RunConfig) -> None:
     path = run_dir / "config.json"
     resolved = cfg.model_dump(mode="json")
@@ -95,9 +103,7 @@ def train_run(cfg: RunConfig, run_dir: str | os.PathLike, *, data: PreparedData 
             probs = {split: _predict(model, data.arrays(split)[0]) for split in ("train", "val", "test")}
             zero_fraction = _zero_fraction(model, cfg, data)
     except TrialFailed as exc:
-        metrics = {**base, "status": "failed", "reason": str(exc)}
-        atomic_write_json(run_dir / "metrics.json", metrics)
-        return metrics
+        return record_failure(run_dir, str(exc), base)
     metrics = _evaluate_and_write(cfg, data, run_dir, model, state, probs, base)
     metrics.update(train_seconds=round(time.perf_counter() - started, 1), zero_feature_fraction=zero_fraction)
     atomic_write_json(run_dir / "metrics.json", metrics)
