@@ -283,6 +283,13 @@ def _validation_message(exc) -> str:
     return f"--{option}: {err['msg']}"
 
 
+# Deployment commands live beside their code (ferlab/deploy/cli_*.py), each with a register(app).
+from ferlab.deploy import cli_export, cli_live, cli_predict, cli_serve  # noqa: E402
+
+for _commands in (cli_export, cli_predict, cli_live, cli_serve):
+    _commands.register(app)
+
+
 def main() -> None:
     """Entry point: user errors print one line and exit 2, without a traceback."""
     try:
