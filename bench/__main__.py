@@ -2,7 +2,7 @@
 
 import sys
 
-BENCHMARKS = {"finetune": "bench.finetune"}
+BENCHMARKS = {"finetune": "bench.finetune", "reproduce": "bench.reproduce"}
 
 
 def main() -> None:

@@ -47,12 +47,20 @@ def main(argv: list[str] | None = None) -> None:
     table = run_study(spec, args.out / "study", on_trial=lambda t, i, n: print(f"[{i + 1}/{n}] {t.trial_id}", flush=True),
                       on_epoch=lambda r: print(f"  epoch {r['epoch']}: loss {r['loss']:.3f} acc {r['accuracy']:.3f} "
                                                f"val acc {r['val_accuracy']:.3f} ({r['seconds']:.0f} s)", flush=True))
+    from ferlab.evaluate.cross import evaluate_run
+
+    # Test-time augmentation (each face averaged with its mirror image), reported beside the plain number.
+    tta = {r.run_dir: evaluate_run(r.run_dir, data.path, "test", tta="flip") for r in table.itertuples()
+           if r.status == "ok"}
     rows = [{"model": "mobilenetv2", "pooling": r.pooling, "input_size": r.input_size, "epochs": args.epochs,
              "recipe": "better", "weights": "imagenet (offline MobileNetV2)", "split": "paper5 paper seed 0, leak-free",
              "status": r.status, "val_accuracy": r.val_accuracy, "test_accuracy": r.test_accuracy,
              "test_accuracy_ci_low": r.test_accuracy_ci_low, "test_accuracy_ci_high": r.test_accuracy_ci_high,
+             "test_accuracy_tta_flip": tta[r.run_dir]["accuracy"] if r.run_dir in tta else None,
+             "test_accuracy_tta_flip_ci_low": tta[r.run_dir]["accuracy_ci95"][0] if r.run_dir in tta else None,
+             "test_accuracy_tta_flip_ci_high": tta[r.run_dir]["accuracy_ci95"][1] if r.run_dir in tta else None,
              "macro_f1": r.macro_f1, "train_accuracy": r.train_accuracy, "best_epoch": r.best_epoch,
              "train_minutes": round((r.train_seconds or 0) / 60, 1)} for r in table.itertuples()]
     path = write_table("finetune_mobilenetv2", rows, key=("model", "pooling", "input_size", "epochs", "recipe"))
     print(f"wrote {path} ({(time.perf_counter() - started) / 60:.1f} min)")
-    print(open(path).read())
+    print(path.read_text())

@@ -141,11 +141,12 @@ def evaluate_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A finished run directory (holds model.keras).")],
     data: Annotated[Path, typer.Option(help="A prepared data directory to evaluate on.")],
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    tta: Annotated[str, typer.Option(help="Test-time augmentation: none, or flip (average with the mirror image).")] = "none",
 ) -> None:
     """Evaluate a trained run on another prepared data set (saved under RUN_DIR/evaluations/)."""
     from ferlab.evaluate.cross import evaluate_run
 
-    result = evaluate_run(run_dir, data, split)
+    result = evaluate_run(run_dir, data, split, tta=tta)
     lo, hi = result["accuracy_ci95"]
     out_console.print(f"{run_dir} on {result['data']['source']} ({split}): accuracy {result['accuracy']:.4f} "
                     f"[95% CI {lo:.4f}-{hi:.4f}], macro F1 {result['macro_f1']:.4f}, loss {result['loss']:.4f}")

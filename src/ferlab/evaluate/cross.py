@@ -11,18 +11,22 @@ from ferlab.data.prepare import PreparedData
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_write_json, read_json
 
+TTA_CHOICES = ("none", "flip")
 
-def evaluate_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, split: str = "test") -> dict:
+
+def evaluate_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, split: str = "test",
+                 tta: str = "none") -> dict:
     """Metrics of ``run_dir``'s model on ``split`` of another prepared data set; also saved in the run dir.
 
     The data set must use the same class names (in any order): predictions are mapped by name.
+    ``tta="flip"`` averages the probabilities of each face and its mirror image (test-time augmentation:
+    faces are left-right symmetric in expression, and training used flips).
     """
-    import keras
-
+    if tta not in TTA_CHOICES:
+        raise FerlabError(f"--tta: unknown test-time augmentation {tta!r}; choose one of {', '.join(TTA_CHOICES)}")
+    import ferlab.models  # noqa: F401  (registers ferlab's layers for loading; imports TensorFlow quietly)
     from ferlab.evaluate.metrics import classification_metrics
     from ferlab.train.data import eval_dataset
-
-    import ferlab.models  # noqa: F401  (registers ferlab's layers for loading)
 
     run_dir = Path(run_dir)
     metrics = read_json(run_dir / "metrics.json", "metrics.json")
@@ -36,13 +40,20 @@ def evaluate_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, split:
     x, y = data.arrays(split)
     if len(x) == 0:
         raise FerlabError(f"{data.path}: split {split!r} is empty")
+    import keras  # after ferlab.models, which imported TensorFlow without its start-up chatter
+
     model = keras.models.load_model(run_dir / "model.keras")
     probs = np.asarray(model.predict(eval_dataset(x), verbose=0), np.float64)
+    if tta == "flip":
+        mirrored = np.ascontiguousarray(x[:, :, ::-1])
+        probs = (probs + np.asarray(model.predict(eval_dataset(mirrored), verbose=0), np.float64)) / 2.0
     # Keep the data set's classes, in its order; renormalise over them.
     probs = probs[:, [run_classes.index(c) for c in data.classes]]
     probs /= np.clip(probs.sum(axis=1, keepdims=True), 1e-12, None)
     result = {"run": str(run_dir), "data": {"path": str(data.path), "fingerprint": data.fingerprint,
                                             "source": data.meta["source"]["name"], "split": split},
+              "tta": tta,
               **classification_metrics(y, probs, list(data.classes))}
-    atomic_write_json(run_dir / "evaluations" / f"{data.fingerprint}-{split}.json", result)
+    suffix = "" if tta == "none" else f"-tta-{tta}"
+    atomic_write_json(run_dir / "evaluations" / f"{data.fingerprint}-{split}{suffix}.json", result)
     return result
