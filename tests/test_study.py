@@ -164,6 +164,25 @@ def test_train_and_cross_evaluate_cli(tmp_path):
     r = ferlab("evaluate", "run", "--data", "b", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "accuracy" in r.stdout and list((tmp_path / "run" / "evaluations").glob("*-test.json"))
+    r = ferlab("evaluate", "run", "--data", "b", "--tta", "flip", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    flipped = json.loads(next((tmp_path / "run" / "evaluations").glob("*-test-tta-flip.json")).read_text())
+    assert flipped["tta"] == "flip" and 0.0 <= flipped["accuracy"] <= 1.0
+    r = ferlab("evaluate", "run", "--data", "b", "--tta", "rotate", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == ["error: --tta: unknown test-time augmentation "
+                                                                  "'rotate'; choose one of none, flip"]
+
+
+def test_only_runs_the_matching_trials(tmp_path):
+    spec = write_spec(tmp_path / "tiny.toml").read_text().replace("epochs = 4", "epochs = 1")
+    (tmp_path / "tiny.toml").write_text(spec)
+    out = tmp_path / "s"
+    r = ferlab("study", "--spec", "tiny.toml", "--out", str(out), "--only", "*-max-*", "--no-report", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert list(pd.read_csv(out / "results.csv")["trial_id"]) == ["fercnn-max-finetune-48px-s0"]
+    assert not (out / "trials" / "fercnn-avg-finetune-48px-s0").exists()
+    r = ferlab("study", "--spec", "tiny.toml", "--out", str(out), "--only", "resnet*", "--no-report", cwd=tmp_path)
+    assert r.returncode == 2 and "--only: resnet* matches no trial" in r.stderr
 
 
 @pytest.mark.parametrize("name,n_trials", [("quickstart", 5), ("paper", 32), ("paper-cpu", 32)])

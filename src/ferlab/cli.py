@@ -158,6 +158,7 @@ def study_cmd(
     out: Annotated[Optional[Path], typer.Option(help="Study directory (default studies/<name>).")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Use this prepared data directory instead of the spec's [data].")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run failed trials again.")] = False,
+    only: Annotated[Optional[str], typer.Option(help="Run only trials whose id matches these comma-separated patterns, e.g. '*-avg-*'.")] = None,
     report: Annotated[bool, typer.Option(help="Write the report when the study is done.")] = True,
 ) -> None:
     """Run (or resume) a backbone x pooling x seed x size x mode study; write results.csv and the report."""
@@ -181,7 +182,8 @@ def study_cmd(
             bar.update(epoch_task, completed=row["epoch"],
                        description=f"epoch {row['epoch']}: val acc {row['val_accuracy']:.3f}")
 
-        table = run_study(study, out, data_dir=data, retry_failed=retry_failed, on_trial=on_trial, on_epoch=on_epoch)
+        table = run_study(study, out, data_dir=data, retry_failed=retry_failed, only=only, on_trial=on_trial,
+                          on_epoch=on_epoch)
     _print_results(table, out)
     if report:
         from ferlab.report import write_report

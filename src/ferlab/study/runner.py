@@ -7,6 +7,7 @@ atomically, so a kill at any moment never corrupts it or duplicates a row.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import traceback
 from collections.abc import Callable
@@ -61,9 +62,15 @@ def _check_study_dir(out: Path, spec: StudySpec, data: PreparedData) -> None:
 
 
 def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,
-              retry_failed: bool = False, on_trial: Callable[[Trial, int, int], None] | None = None,
+              retry_failed: bool = False, only: str | list[str] | None = None,
+              on_trial: Callable[[Trial, int, int], None] | None = None,
               on_epoch: Callable[[dict], None] | None = None) -> pd.DataFrame:
-    """Run (or resume) every trial of ``spec`` into ``out``; return the results table."""
+    """Run (or resume) every trial of ``spec`` into ``out``; return the results table.
+
+    ``only``: shell-style patterns (a list, or one comma-separated string) over trial ids, e.g.
+    ``"*-avg-*"``: run just the matching trials now (the cheap ones first, or a share per machine); the
+    results table lists every finished trial of the grid.
+    """
     import keras
 
     from ferlab.train.run import read_finished, record_failure, train_run
@@ -73,7 +80,8 @@ def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.Pat
     out.mkdir(parents=True, exist_ok=True)
     _check_study_dir(out, spec, data)
     trials = expand_trials(spec, str(data.path))
-    for i, trial in enumerate(trials):
+    selected = select_trials(trials, only)
+    for i, trial in enumerate(selected):
         run_dir = out / "trials" / trial.trial_id
         finished = read_finished(run_dir)
         if finished is not None and not (retry_failed and finished["status"] == "failed"):
@@ -81,7 +89,7 @@ def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.Pat
         if finished is not None:
             (run_dir / "metrics.json").unlink()
         if on_trial:
-            on_trial(trial, i, len(trials))
+            on_trial(trial, i, len(selected))
         keras.backend.clear_session()
         info = {"trial_id": trial.trial_id}
         try:
@@ -97,6 +105,17 @@ def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.Pat
                                              "preprocessing": trial.preprocessing})
         write_results(out, trials)
     return write_results(out, trials)
+
+
+def select_trials(trials: list[Trial], only: str | list[str] | None) -> list[Trial]:
+    """The trials whose id matches any of the patterns (all of them when ``only`` is empty)."""
+    if not only:
+        return trials
+    patterns = [p.strip() for p in (only.split(",") if isinstance(only, str) else only) if p.strip()]
+    selected = [t for t in trials if any(fnmatch.fnmatchcase(t.trial_id, p) for p in patterns)]
+    if not selected:
+        raise FerlabError(f"--only: {','.join(patterns)} matches no trial; trial ids look like {trials[0].trial_id}")
+    return selected
 
 
 def results_row(metrics: dict, run_dir: str) -> dict:
