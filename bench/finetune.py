@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     from ferlab.evaluate.cross import evaluate_run
 
     # Test-time augmentation (each face averaged with its mirror image), reported beside the plain number.
-    tta = {r.run_dir: evaluate_run(r.run_dir, data.path, "test", tta="flip") for r in table.itertuples()
+    tta = {r.run_dir: evaluate_run(args.out / "study" / r.run_dir, data.path, "test", tta="flip") for r in table.itertuples()
            if r.status == "ok"}
     rows = [{"model": "mobilenetv2", "pooling": r.pooling, "input_size": r.input_size, "epochs": args.epochs,
              "recipe": "better", "weights": "imagenet (offline MobileNetV2)", "split": "paper5 paper seed 0, leak-free",
