@@ -31,9 +31,9 @@ def sidecar_path(model_file: str | os.PathLike) -> Path:
 
 
 def as_face_batch(faces: np.ndarray) -> np.ndarray:
-    """(48, 48), (N, 48, 48) or (N, 48, 48, 1) pixels -> float32 (N, 48, 48, 1) in [0, 255]."""
+    """(48, 48), (48, 48, 1), (N, 48, 48) or (N, 48, 48, 1) pixels -> float32 (N, 48, 48, 1) in [0, 255]."""
     faces = np.asarray(faces)
-    if faces.ndim == 2:
+    if faces.ndim == 2 or faces.shape == (FACE_SIZE, FACE_SIZE, 1):  # one face (48 faces of 48x1 cannot be)
         faces = faces[None]
     if faces.ndim == 3:
         faces = faces[..., None]
