@@ -2,7 +2,8 @@
 
 import sys
 
-BENCHMARKS = {"finetune": "bench.finetune", "reproduce": "bench.reproduce"}
+BENCHMARKS = {"finetune": "bench.finetune", "reproduce": "bench.reproduce", "inference": "bench.inference",
+              "peer-fer": "bench.peer_fer"}
 
 
 def main() -> None:
