@@ -3,7 +3,9 @@
 import sys
 
 BENCHMARKS = {"finetune": "bench.finetune", "reproduce": "bench.reproduce", "inference": "bench.inference",
-              "peer-fer": "bench.peer_fer"}
+              "peer-fer": "bench.peer_fer",
+              "train-throughput": "bench.train_throughput", "pooling-cache": "bench.pooling_cache",
+              "web-load": "bench.web_load"}
 
 
 def main() -> None:

@@ -1,0 +1,365 @@
+// ferlab web page: camera frames over a WebSocket (one in flight at a time), still images over POST /api/predict.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const PALETTE = ["#e5534b", "#b083f0", "#f0b72f", "#57ab5a", "#539bf5", "#db61a2", "#ec775c", "#6cb6ff"];
+  const ANSWER_TIMEOUT_MS = 10000; // no answer by then: give up on that frame and send another
+  const SMOOTHING = 0.35; // EMA weight of the newest probabilities when "smooth bars" is on
+
+  const state = {
+    classes: [],
+    limits: {},
+    running: false,
+    stream: null,
+    ws: null,
+    reconnectMs: 500,
+    inFlight: null, // {id, sentAt, width, height, timer}
+    nextId: 1,
+    scheduled: false,
+    smoothed: null,
+    fps: null,
+    latency: null,
+    serverMs: null,
+    lastAnswerAt: null,
+    faces: [],
+    frame: { width: 0, height: 0 },
+  };
+
+  const colorOf = (label) => {
+    const i = state.classes.indexOf(label);
+    return PALETTE[(i < 0 ? 0 : i) % PALETTE.length];
+  };
+  const pct = (p) => `${Math.round(p * 100)}%`;
+  const ema = (old, value, weight) => (old === null ? value : old + weight * (value - old));
+
+  function setStatus(el, text, isError = false) {
+    el.textContent = text;
+    el.classList.toggle("error", isError);
+  }
+
+  // ------------------------------------------------------------------------------------------ server info
+  async function loadHealth() {
+    try {
+      const res = await fetch("api/health");
+      const info = await res.json();
+      state.classes = info.classes;
+      state.limits = info;
+      const model = info.model.split(/[\\/]/).slice(-2).join("/");
+      $("model-info").textContent = `${model} · ${info.backend} · ${info.detector} detector · ${info.classes.join(", ")}`;
+      buildBars();
+    } catch (err) {
+      setStatus($("model-info"), `server not reachable: ${err}`, true);
+    }
+  }
+
+  function buildBars() {
+    const bars = $("bars");
+    bars.replaceChildren();
+    for (const name of state.classes) {
+      const row = document.createElement("div");
+      row.className = "bar";
+      row.dataset.class = name;
+      row.innerHTML = '<span class="name"></span><div class="track"><div class="fill"></div></div><span class="value">–</span>';
+      row.querySelector(".name").textContent = name;
+      row.querySelector(".fill").style.background = colorOf(name);
+      bars.append(row);
+    }
+    bars.classList.add("stale");
+  }
+
+  function updateBars(probabilities) {
+    const bars = $("bars");
+    if (!probabilities) {
+      bars.classList.add("stale");
+      return;
+    }
+    const values = state.classes.map((c) => probabilities[c] ?? 0);
+    const weight = $("smooth").checked ? SMOOTHING : 1;
+    state.smoothed = state.smoothed ? state.smoothed.map((old, i) => ema(old, values[i], weight)) : values;
+    bars.classList.remove("stale");
+    state.classes.forEach((name, i) => {
+      const row = bars.querySelector(`.bar[data-class="${CSS.escape(name)}"]`);
+      if (!row) return;
+      row.querySelector(".fill").style.width = `${(state.smoothed[i] * 100).toFixed(1)}%`;
+      row.querySelector(".value").textContent = pct(state.smoothed[i]);
+    });
+  }
+
+  // The faces as a list (also what tests read): one <li> per face with data-label/-confidence/-box.
+  function renderList(list, faces) {
+    list.replaceChildren();
+    faces.forEach((face, i) => {
+      const li = document.createElement("li");
+      li.dataset.label = face.label;
+      li.dataset.confidence = face.confidence;
+      li.dataset.box = face.box.join(",");
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = colorOf(face.label);
+      const [x, y, w, h] = face.box;
+      li.append(swatch, `${face.label} ${pct(face.confidence)}${i === 0 && faces.length > 1 ? " (bars)" : ""} at ${x},${y} (${w}×${h})`);
+      list.append(li);
+    });
+  }
+
+  // Boxes and labels on a canvas whose pixels map to the analysed frame by (sx, sy); mirrored flips x.
+  function drawFaces(ctx, faces, sx, sy, mirrored, frameWidth) {
+    const scale = Math.max(1, ctx.canvas.width / 640);
+    ctx.lineWidth = 2.5 * scale;
+    ctx.font = `${Math.round(15 * scale)}px system-ui, sans-serif`;
+    ctx.textBaseline = "bottom";
+    for (const face of faces) {
+      let [x, y, w, h] = face.box;
+      if (mirrored) x = frameWidth - x - w;
+      const color = colorOf(face.label);
+      ctx.strokeStyle = color;
+      ctx.strokeRect(x * sx, y * sy, w * sx, h * sy);
+      const text = `${face.label} ${pct(face.confidence)}`;
+      const pad = 4 * scale;
+      const tw = ctx.measureText(text).width + 2 * pad;
+      const th = 20 * scale;
+      const ty = Math.max(th, y * sy);
+      ctx.fillStyle = color;
+      ctx.fillRect(x * sx - ctx.lineWidth / 2, ty - th, tw, th);
+      ctx.fillStyle = "#000";
+      ctx.fillText(text, x * sx + pad - ctx.lineWidth / 2, ty - 3 * scale);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------ live camera
+  const video = $("video");
+  const overlay = $("overlay");
+  const grab = document.createElement("canvas");
+
+  async function startCamera() {
+    const live = $("live-status");
+    if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      setStatus(live, "The camera needs a secure page: open http://localhost on this computer, or serve over HTTPS " +
+        "(--ssl-certfile/--ssl-keyfile) or a tunnel for other devices.", true);
+      return;
+    }
+    try {
+      state.stream = await navigator.mediaDevices.getUserMedia({
+        video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } }, audio: false,
+      });
+    } catch (err) {
+      setStatus(live, `camera not available: ${err.name}: ${err.message}`, true);
+      return;
+    }
+    video.srcObject = state.stream;
+    await video.play().catch(() => {});
+    $("camera-hint").hidden = true;
+    $("start").disabled = true;
+    $("stop").disabled = false;
+    state.running = true;
+    state.fps = state.latency = state.serverMs = state.lastAnswerAt = null;
+    connect();
+  }
+
+  function stopCamera() {
+    state.running = false;
+    if (state.stream) state.stream.getTracks().forEach((t) => t.stop());
+    state.stream = null;
+    if (state.ws) state.ws.close();
+    state.ws = null;
+    if (state.inFlight) clearTimeout(state.inFlight.timer);
+    state.inFlight = null;
+    video.srcObject = null;
+    state.faces = [];
+    drawOverlay();
+    $("camera-hint").hidden = false;
+    $("start").disabled = false;
+    $("stop").disabled = true;
+    setStatus($("live-status"), "stopped");
+    updateBars(null);
+  }
+
+  function connect() {
+    const url = new URL("ws", window.location.href);
+    url.protocol = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(url);
+    state.ws = ws;
+    setStatus($("live-status"), "connecting…");
+    ws.onopen = () => {
+      state.reconnectMs = 500;
+      setStatus($("live-status"), "streaming");
+      schedule(0);
+    };
+    ws.onmessage = (event) => {
+      let answer;
+      try {
+        answer = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      onAnswer(answer);
+    };
+    ws.onclose = () => {
+      if (state.ws !== ws) return;
+      if (state.inFlight) clearTimeout(state.inFlight.timer);
+      state.inFlight = null;
+      state.ws = null;
+      if (state.running) {
+        setStatus($("live-status"), `connection lost; retrying in ${(state.reconnectMs / 1000).toFixed(1)} s`, true);
+        setTimeout(() => state.running && !state.ws && connect(), state.reconnectMs);
+        state.reconnectMs = Math.min(state.reconnectMs * 2, 8000);
+      }
+    };
+  }
+
+  function schedule(delayMs) {
+    if (state.scheduled) return;
+    state.scheduled = true;
+    setTimeout(() => {
+      state.scheduled = false;
+      sendFrame();
+    }, delayMs);
+  }
+
+  // Flow control: a frame is sent only when no answer is awaited, so a slow server never builds a queue.
+  async function sendFrame() {
+    const ws = state.ws;
+    if (!state.running || !ws || ws.readyState !== WebSocket.OPEN || state.inFlight) return;
+    if (video.readyState < 2 || !video.videoWidth) {
+      schedule(50);
+      return;
+    }
+    const width = Math.min(Number($("frame-width").value), video.videoWidth);
+    const height = Math.round((video.videoHeight * width) / video.videoWidth);
+    grab.width = width;
+    grab.height = height;
+    grab.getContext("2d").drawImage(video, 0, 0, width, height);
+    const id = state.nextId++;
+    const frame = { id, sentAt: performance.now(), width, height, timer: null };
+    state.inFlight = frame;
+    const blob = await new Promise((resolve) => grab.toBlob(resolve, "image/jpeg", 0.8));
+    if (state.inFlight !== frame) return;
+    if (!blob || ws.readyState !== WebSocket.OPEN) {
+      state.inFlight = null;
+      schedule(100);
+      return;
+    }
+    ws.send(JSON.stringify({ id }));
+    ws.send(blob);
+    frame.timer = setTimeout(() => {
+      if (state.inFlight !== frame) return;
+      state.inFlight = null;
+      setStatus($("live-status"), `no answer to frame ${id} in ${ANSWER_TIMEOUT_MS / 1000} s; sending another`, true);
+      schedule(0);
+    }, ANSWER_TIMEOUT_MS);
+  }
+
+  function onAnswer(answer) {
+    const frame = state.inFlight;
+    if (!frame || answer.id !== frame.id) return; // a late answer to a frame already given up on
+    clearTimeout(frame.timer);
+    state.inFlight = null;
+    const now = performance.now();
+    state.latency = ema(state.latency, now - frame.sentAt, 0.2);
+    if (state.lastAnswerAt !== null) state.fps = ema(state.fps, 1000 / Math.max(1, now - state.lastAnswerAt), 0.2);
+    state.lastAnswerAt = now;
+    if (answer.error) {
+      setStatus($("live-status"), `frame ${answer.id}: ${answer.error}`, true);
+      state.faces = [];
+    } else if (!answer.skipped) {
+      setStatus($("live-status"), "streaming");
+      state.serverMs = ema(state.serverMs, answer.timings_ms.server, 0.2);
+      state.faces = answer.faces;
+      state.frame = { width: answer.width, height: answer.height };
+      renderList($("live-faces"), answer.faces);
+      updateBars(answer.faces.length ? answer.faces[0].probabilities : null);
+    }
+    $("fps").textContent = state.fps === null ? "–" : state.fps.toFixed(1);
+    $("latency").textContent = Math.round(state.latency);
+    $("server-ms").textContent = state.serverMs === null ? "–" : Math.round(state.serverMs);
+    $("live-stage").dataset.frames = String(Number($("live-stage").dataset.frames || 0) + 1);
+    drawOverlay();
+    schedule(0);
+  }
+
+  function drawOverlay() {
+    const dpr = window.devicePixelRatio || 1;
+    const width = Math.round(overlay.clientWidth * dpr);
+    const height = Math.round(overlay.clientHeight * dpr);
+    if (overlay.width !== width || overlay.height !== height) {
+      overlay.width = width;
+      overlay.height = height;
+    }
+    const ctx = overlay.getContext("2d");
+    ctx.clearRect(0, 0, width, height);
+    if (!state.faces.length || !state.frame.width) return;
+    drawFaces(ctx, state.faces, width / state.frame.width, height / state.frame.height, $("mirror").checked,
+      state.frame.width);
+  }
+
+  function applyMirror() {
+    $("live-stage").classList.toggle("mirrored", $("mirror").checked);
+    drawOverlay();
+  }
+
+  // ------------------------------------------------------------------------------------------ still image
+  async function analyseStill(file) {
+    const status = $("still-status");
+    const list = $("still-faces");
+    const canvas = $("still-canvas");
+    list.replaceChildren();
+    if (state.limits.max_upload_bytes && file.size > state.limits.max_upload_bytes) {
+      setStatus(status, `${file.name} is ${file.size.toLocaleString()} bytes, over the server's limit of ` +
+        `${state.limits.max_upload_bytes.toLocaleString()}`, true);
+      return;
+    }
+    setStatus(status, `analysing ${file.name}…`);
+    const form = new FormData();
+    form.append("file", file);
+    const started = performance.now();
+    let res;
+    let body;
+    try {
+      const whole = $("whole-image").checked ? "?whole_image=true" : "";
+      res = await fetch(`api/predict${whole}`, { method: "POST", body: form });
+      body = await res.json().catch(() => ({ error: res.statusText }));
+    } catch (err) {
+      setStatus(status, `upload failed: ${err}`, true);
+      return;
+    }
+    const elapsed = performance.now() - started;
+    if (!res.ok) {
+      setStatus(status, `${res.status}: ${body.error || JSON.stringify(body.detail || body)}`, true);
+      canvas.width = canvas.height = 0;
+      return;
+    }
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    } catch {
+      bitmap = null; // the server read it, this browser cannot: list the faces without the picture
+    }
+    const scale = Math.min(1, 1280 / Math.max(body.width, body.height));
+    canvas.width = Math.round(body.width * scale);
+    canvas.height = Math.round(body.height * scale);
+    const ctx = canvas.getContext("2d");
+    if (bitmap) ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    drawFaces(ctx, body.faces, canvas.width / body.width, canvas.height / body.height, false, body.width);
+    renderList(list, body.faces);
+    const n = body.faces.length;
+    setStatus(status, `${file.name}: ${body.width}×${body.height}, ${n === 0 ? "no face found" : `${n} face${n > 1 ? "s" : ""}`}` +
+      ` · ${Math.round(elapsed)} ms round trip, ${Math.round(body.timings_ms.server)} ms on the server`);
+  }
+
+  // ------------------------------------------------------------------------------------------ wiring
+  $("start").addEventListener("click", startCamera);
+  $("stop").addEventListener("click", stopCamera);
+  $("mirror").addEventListener("change", applyMirror);
+  $("file").addEventListener("change", (event) => {
+    const file = event.target.files[0];
+    if (file) analyseStill(file);
+  });
+  $("whole-image").addEventListener("change", () => {
+    const file = $("file").files[0];
+    if (file) analyseStill(file);
+  });
+  window.addEventListener("resize", drawOverlay);
+  applyMirror();
+  loadHealth();
+})();
