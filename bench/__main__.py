@@ -4,6 +4,7 @@ import sys
 
 BENCHMARKS = {"finetune": "bench.finetune", "reproduce": "bench.reproduce", "inference": "bench.inference",
               "peer-fer": "bench.peer_fer",
+              "live": "bench.live",
               "train-throughput": "bench.train_throughput", "pooling-cache": "bench.pooling_cache",
               "web-load": "bench.web_load"}
 
