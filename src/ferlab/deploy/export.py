@@ -93,24 +93,11 @@ def check_choices(fmt: str, quantize: str) -> None:
 @contextlib.contextmanager
 def quiet_native_stderr() -> Iterator[None]:
     """Silence what TensorFlow's converter and LiteRT print from C++ (fd 2); FERLAB_TF_VERBOSE=1 keeps it."""
-    if os.environ.get("FERLAB_TF_VERBOSE"):
-        yield
-        return
-    import sys
+    from ferlab.backend import native_stderr_silenced
 
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tf2onnx's np.object FutureWarning, converter deprecations
-            yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    with native_stderr_silenced(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf2onnx's np.object FutureWarning, converter deprecations
+        yield
 
 
 def full_range_representative(images: np.ndarray) -> np.ndarray:
