@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     table = run_study(spec, args.out / "study", on_trial=lambda t, i, n: print(f"[{i + 1}/{n}] {t.trial_id}", flush=True),
                       on_epoch=lambda r: print(f"  epoch {r['epoch']}: loss {r['loss']:.3f} acc {r['accuracy']:.3f} "
                                                f"val acc {r['val_accuracy']:.3f} ({r['seconds']:.0f} s)", flush=True))
-    from ferlab.evaluate.cross import evaluate_run
+    from ferlab.train.cross import evaluate_run
 
     # Test-time augmentation (each face averaged with its mirror image), reported beside the plain number.
     tta = {r.run_dir: evaluate_run(args.out / "study" / r.run_dir, data.path, "test", tta="flip") for r in table.itertuples()

@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import ferlab.models  # noqa: F401  (quiet TensorFlow import)
     from ferlab.deploy.export import convert, open_exported
-    from ferlab.deploy.runtime import KerasClassifier
+    from ferlab.deploy.formats.keras import KerasClassifier
     from ferlab.models import ModelConfig, build_model, list_backbones
 
     backbones = list_backbones() if args.backbones == "all" else args.backbones.split(",")

@@ -44,7 +44,7 @@ def fer_faces(n: int, seed: int = 0) -> list[np.ndarray]:
     """FER2013 test faces that the Haar detector finds when pasted alone (so the classifier runs every frame)."""
     import cv2
 
-    from ferlab.deploy.detect import HaarDetector
+    from ferlab.deploy.detection.haar import HaarDetector
 
     root = SHARED / "data" / "fer2013" / "test"
     if not root.is_dir():
@@ -89,7 +89,7 @@ def model_files(backbone: str, input_size: int, folder: Path) -> dict[str, Path]
     """model.keras, model.tflite and model.onnx of one random-init model, each with its sidecar."""
     import ferlab.models  # noqa: F401  (quiet TensorFlow import)
     from ferlab.deploy.export import convert
-    from ferlab.deploy.runtime import sidecar_path
+    from ferlab.deploy.formats import sidecar_path
     from ferlab.models import ModelConfig, build_model
 
     model = build_model(ModelConfig(backbone=backbone, pooling="avg", input_size=input_size,

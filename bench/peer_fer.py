@@ -6,7 +6,7 @@ over a static synthetic background (MJPG AVI, 30 fps). Each tool runs with its o
 settings, threads), headless. ferlab: :func:`ferlab.deploy.live.run_live` (what ``ferlab live --no-display``
 runs: Haar, crop, classify, track, EMA smoothing; per-frame JSON lines), with the Keras model and the
 exported ONNX / LiteRT files; its per-frame latency is run_live's own ``total`` stage (read to output). When
-live.py is absent, the same read -> ``analyze_frame`` loop written out here (the table's ``pipeline`` says
+live.py is absent, the same read -> ``FacePipeline.analyze`` loop written out here (the table's ``pipeline`` says
 which). fer: ``FER.detect_emotions(frame)`` with its default quantised .tflite model and with its .hdf5 Keras
 model, in a subprocess in bench/.venv-fer (bench/peer_fer_worker.py); a frame's latency is from before
 ``cap.read()`` to ``detect_emotions``' return. Both sides first analyse ``--warmup`` untimed frames. The
@@ -229,24 +229,25 @@ def live_available() -> bool:
 def ferlab_pass(video: Path, classifier, warmup: int, jsonl: Path, detector_options: dict | None = None) -> dict:
     """One pass over the video with ``ferlab live``'s loop: :func:`ferlab.deploy.live.run_live` (what the CLI
     calls; headless, per-frame JSON lines for the video scores) with its default Haar detector; when live.py
-    is absent, the same read -> analyze_frame loop written out here (no tracking/smoothing). ``detector_options``
+    is absent, the same read -> FacePipeline.analyze loop written out here (no tracking/smoothing). ``detector_options``
     override the Haar detector's defaults (the extra row with fer's settings)."""
     import cv2
 
-    from ferlab.deploy.detect import make_detector
-    from ferlab.deploy.pipeline import analyze_frame
+    from ferlab.deploy.detection import make_detector
+    from ferlab.deploy.pipeline import FacePipeline
 
     detector = make_detector("haar", **(detector_options or {}))
+    pipeline = FacePipeline(detector, classifier)
     cap = cv2.VideoCapture(str(video))
     for _ in range(warmup):  # Keras traces its predict function on the first call; not timed, as for fer
         ok, frame = cap.read()
         if ok:
-            analyze_frame(frame, detector, classifier)
+            pipeline.analyze(frame)
     if live_available():
         cap.release()
         from ferlab.deploy.live import run_live
 
-        stats = run_live(str(video), classifier, detector, display=False, jsonl=jsonl, overwrite=True,
+        stats = run_live(str(video), pipeline, display=False, jsonl=jsonl, overwrite=True,
                          report_every_s=float("inf"))
         stages = stats["stages"]
         boxes, probs = [], []
@@ -267,7 +268,7 @@ def ferlab_pass(video: Path, classifier, warmup: int, jsonl: Path, detector_opti
         ok, frame = cap.read()
         if not ok:
             break
-        result = analyze_frame(frame, detector, classifier)
+        result = pipeline.analyze(frame)
         frame_s.append(time.perf_counter() - t0)
         detect_ms.append(result.timings_ms["detect"])
         classify_ms.append(result.timings_ms["crop"] + result.timings_ms["classify"])
@@ -351,7 +352,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import ferlab
     import ferlab.models  # (quiet TensorFlow import)
-    from ferlab.deploy.runtime import load_classifier
+    from ferlab.deploy.formats import load_classifier
 
     model_files = {"keras": RUN / "model.keras", "onnx": RUN / "exports" / "model.onnx",
                    "litert": RUN / "exports" / "model.tflite"}
@@ -361,7 +362,7 @@ def main(argv: list[str] | None = None) -> None:
                    for b in ferlab_backends}
     classes = next(iter(classifiers.values())).classes
     meta = json.loads((RUN / "metrics.json").read_text())
-    loop = "ferlab.deploy.live.run_live" if live_available() else "analyze_frame loop (live.py absent)"
+    loop = "ferlab.deploy.live.run_live" if live_available() else "FacePipeline.analyze loop (live.py absent)"
 
     worker = FerWorker(python)
     try:

@@ -7,13 +7,13 @@ Python process and a fresh study directory (so the cache starts empty), timed en
 
 - ``cached``: ferlab as it is: the backbone's final feature map is computed once per image
   (:mod:`ferlab.train.frozen`, float16 on disk) and each pooling head trains and evaluates from it.
-- ``uncached``: the same study with ``ferlab.train.frozen.train_frozen`` replaced, in that process only, by
-  ferlab's end-to-end path (``ferlab.train.run._train_end_to_end``, then predictions on train/val/test):
-  the frozen backbone (``trainable=False``, BatchNorm in inference mode) sits inside the full model and
+- ``uncached``: the same study with ``run_study(..., use_feature_cache=False)``: ferlab's end-to-end path
+  (:func:`ferlab.train.run.train_end_to_end`, then predictions on train/val/test): the frozen backbone (``trainable=False``, BatchNorm in inference mode) sits inside the full model and
   ``model.fit`` recomputes its features for every image in every epoch (and for validation after every
   epoch), as four separate frozen trainings without a cache would.
 
-Backbone images are counted for both (cached: ``frozen.backbone_images_processed``; uncached, computed:
+Backbone images are counted for both (cached: each trial's ``feature_cache.images_computed`` in its
+metrics.json; uncached, computed:
 trials x (epochs x (train + val) + train + val + test)). Data: the real FER2013 image folder, ``paper5``
 protocol, ``paper`` split with ``--train-per-class`` / ``--test-per-class`` (val: 10% of train), seed 0,
 leak-free. Weights: the offline ImageNet MobileNetV2 from ../shared/weights for mobilenetv2, random init
@@ -170,19 +170,9 @@ def worker(job: dict) -> dict:
 
     import ferlab.train  # noqa: F401  (quiet TensorFlow import)
     from ferlab.data.prepare import PreparedData
+    from ferlab.rundir import RunDir
     from ferlab.study.runner import run_study
     from ferlab.study.spec import StudySpec
-    from ferlab.train import frozen
-    from ferlab.train import run as run_mod
-
-    if not job["cached"]:
-        def uncached(cfg, data, run_dir, cache_dir, on_epoch):
-            """ferlab's end-to-end path for a frozen model: backbone recomputed for every image, every epoch."""
-            model, state = run_mod._train_end_to_end(cfg, data, run_dir, on_epoch)
-            probs = {split: run_mod._predict(model, data.arrays(split)[0]) for split in ("train", "val", "test")}
-            return model, state, probs, None  # the cached side's zero fraction comes free; not recomputed here
-
-        frozen.train_frozen = uncached
 
     spec = StudySpec(
         name=f"pooling-cache-{job['backbone']}", data=job["data"],
@@ -194,13 +184,15 @@ def worker(job: dict) -> dict:
     )
     data = PreparedData(Path(job["data"]))
     counts = {s: len(data.arrays(s)[1]) for s in ("train", "val", "test")}
-    before = frozen.backbone_images_processed
     t0 = time.perf_counter()
-    table = run_study(spec, Path(job["out"]) / "study")
+    table = run_study(spec, Path(job["out"]) / "study", use_feature_cache=job["cached"])
     wall = time.perf_counter() - t0
     epochs = [0 if pd.isna(e) else int(e) for e in table["epochs_run"]]
-    images = frozen.backbone_images_processed - before if job["cached"] else \
-        sum(e * (counts["train"] + counts["val"]) + sum(counts.values()) for e in epochs)
+    if job["cached"]:
+        images = sum((RunDir(Path(job["out"]) / "study" / r).finished().get("feature_cache") or {}).get("images_computed", 0)
+                     for r in table["run_dir"])
+    else:
+        images = sum(e * (counts["train"] + counts["val"]) + sum(counts.values()) for e in epochs)
     return {"wall_s": wall, "backbone_images": int(images), "trials_train_s": float(table["train_seconds"].sum()),
             "test_accuracy": {r.pooling: None if pd.isna(r.test_accuracy) else round(float(r.test_accuracy), 4)
                               for r in table.itertuples()},

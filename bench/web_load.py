@@ -109,7 +109,7 @@ def make_scenes(n: int, fer_test: Path | None = None, quality: int = 90) -> list
     each kept only when the Haar detector finds exactly its face, at its place, in the decoded JPEG."""
     import cv2
 
-    from ferlab.deploy.detect import HaarDetector
+    from ferlab.deploy.detection.haar import HaarDetector
 
     fer_test = Path(fer_test or SHARED / "data" / "fer2013" / "test")
     folders = sorted(p for p in fer_test.iterdir() if p.is_dir()) if fer_test.is_dir() else []
@@ -237,7 +237,7 @@ def describe(summary: dict) -> str:
 def random_fercnn(folder: Path) -> Path:
     """A random-init fercnn (5 classes) as a .keras file with its class-name sidecar."""
     import ferlab.models  # noqa: F401
-    from ferlab.deploy.runtime import sidecar_path
+    from ferlab.deploy.formats import sidecar_path
     from ferlab.models import ModelConfig, build_model
 
     classes = ["angry", "anxious", "happy", "neutral", "sad"]

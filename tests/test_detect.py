@@ -102,7 +102,7 @@ def fer_test_folder_faces(n: int, seed: int) -> tuple[np.ndarray, list[str]]:
 # -------------------------------------------------------------------------------------------------- scenes
 @pytest.fixture(scope="module")
 def detector():
-    from ferlab.deploy.detect import HaarDetector
+    from ferlab.deploy.detection.haar import HaarDetector
 
     return HaarDetector()
 
@@ -155,7 +155,7 @@ def test_recall_and_false_positives(scenes):
 
 @pytest.mark.real_data
 def test_crops_are_48x48_uint8(scenes):
-    from ferlab.deploy.detect import Face, crop_face, to_gray
+    from ferlab.deploy.detection import Face, crop_face, to_gray
 
     faces = [(s["frame"], f) for s in scenes for f in s["found"]][:40]
     assert faces
@@ -174,7 +174,7 @@ def test_crop_framing_matches_fer2013(scenes):
     """An upright pasted face, found by the detector, is re-cropped close to the original 48x48 face:
     centre and side within a few percent, and pixels about as close as the original shifted by 2 px
     (far closer than another face)."""
-    from ferlab.deploy.detect import DEFAULT_MARGIN, crop_face, square_box
+    from ferlab.deploy.detection import DEFAULT_MARGIN, crop_face, square_box
 
     diffs, shift2, others, offsets, sides = [], [], [], [], []
     upright = [s for s in scenes if s["paste"] is not None]
@@ -206,7 +206,7 @@ def test_crop_framing_matches_fer2013(scenes):
 def test_exact_box_crop_reproduces_the_face(scenes):
     """With the pasted square as the box, the crop is the original face up to resampling: exactly for an
     integer upscale (nearest), within ~2 grey levels for a bicubic one."""
-    from ferlab.deploy.detect import Face, crop_face
+    from ferlab.deploy.detection import Face, crop_face
 
     cubic, exact = [], []
     rng = np.random.default_rng(3)
@@ -228,8 +228,8 @@ def test_exact_box_crop_reproduces_the_face(scenes):
 @pytest.mark.real_data
 def test_largest_face_vs_all_faces(scenes, detector):
     """Three faces of different sizes in one frame: detect() returns all, largest first; largest() only the
-    biggest; analyze_frame follows all_faces."""
-    from ferlab.deploy.pipeline import analyze_frame
+    biggest; the pipeline follows all_faces."""
+    from ferlab.deploy.pipeline import FacePipeline
 
     found = [s for s in scenes if s["paste"] is not None and len(s["found"]) == 1 and finds(s["found"][0], s["paste"])
              and s["found"][0].angle == 0]
@@ -246,20 +246,21 @@ def test_largest_face_vs_all_faces(scenes, detector):
     largest = detector.largest(frame)
     assert largest == faces[:1] and finds(largest[0], placements[0])
 
-    class Uniform:  # a stand-in classifier: analyze_frame only needs predict and classes
+    class Uniform:  # a stand-in classifier: the pipeline only needs predict and classes
         classes = ("a", "b")
 
         def predict(self, crops):
             assert crops.shape[1:] == (48, 48)
             return np.full((len(crops), 2), 0.5, np.float32)
 
-    assert len(analyze_frame(frame, detector, Uniform(), all_faces=True).faces) == len(faces)
-    one = analyze_frame(frame, detector, Uniform(), all_faces=False).faces
+    assert len(FacePipeline(detector, Uniform(), all_faces=True).analyze(frame).faces) == len(faces)
+    one = FacePipeline(detector, Uniform(), all_faces=False).analyze(frame).faces
     assert [r.face for r in one] == largest
 
 
 def test_yunet_errors_are_one_line(tmp_path):
-    from ferlab.deploy.detect import YuNetDetector, make_detector
+    from ferlab.deploy.detection import make_detector
+    from ferlab.deploy.detection.yunet import YuNetDetector
     from ferlab.errors import FerlabError
 
     missing = tmp_path / "face_detection_yunet_2023mar.onnx"

@@ -98,7 +98,7 @@ def test_export_parity_on_real_fer2013(exports, fmt, quantize):
 @pytest.mark.slow
 @pytest.mark.parametrize(("fmt", "quantize"), VARIANTS, ids=[f"{f}-{q}" for f, q in VARIANTS])
 def test_load_classifier_reproduces_the_parity_report(exports, fer2013_paper5, fmt, quantize):
-    from ferlab.deploy.runtime import load_classifier
+    from ferlab.deploy.formats import load_classifier
 
     out, report = exports(fmt, quantize)
     clf = load_classifier(out)
@@ -139,8 +139,9 @@ def test_cli_export_then_refuses_to_overwrite(trained_run, tmp_path):
 @pytest.mark.slow
 def test_parity_below_the_bound_keeps_the_files_and_raises(trained_run, tmp_path, monkeypatch):
     from ferlab.deploy import export
+    from ferlab.deploy.formats import FORMATS
 
-    monkeypatch.setitem(export.AGREEMENT_BOUND, "none", 1.01)  # unreachable: the check must fail
+    monkeypatch.setitem(FORMATS.get("onnx").agreement_bound, "none", 1.01)  # unreachable: the check must fail
     out = tmp_path / "m.onnx"
     with pytest.raises(export.ParityError, match="parity check failed") as failure:
         export.export_run(trained_run, "onnx", "none", out, parity_images=100, latency_runs=3)

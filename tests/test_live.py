@@ -92,7 +92,7 @@ def test_display_detection(monkeypatch):
 
 
 def test_draw_tracks_stays_inside_the_frame():
-    from ferlab.deploy.detect import Face
+    from ferlab.deploy.detection import Face
     from ferlab.deploy.live import TrackedFace, draw_tracks
 
     classes = ["angry", "anxious", "happy", "neutral", "sad"]
@@ -107,7 +107,7 @@ def test_draw_tracks_stays_inside_the_frame():
 @pytest.fixture(scope="module")
 def live_video(fer2013_paper5, tmp_path_factory):
     """N_FRAMES frames: one FER2013 face moving 8 px a frame, another one still; FFV1 .avi at 15 fps."""
-    from ferlab.deploy.detect import HaarDetector
+    from ferlab.deploy.detection.haar import HaarDetector
 
     faces, _ = fer_test_faces(fer2013_paper5, 40, seed=21)
     detector = HaarDetector()
@@ -144,12 +144,14 @@ class Uniform:
 
 def test_run_live_headless_never_crashes(live_video, tmp_path, monkeypatch):
     """Asked for a window where none can be shown, it says so once and runs headless."""
-    from ferlab.deploy.detect import HaarDetector
+    from ferlab.deploy.detection.haar import HaarDetector
     from ferlab.deploy.live import run_live
+    from ferlab.deploy.pipeline import FacePipeline
 
     monkeypatch.delenv("DISPLAY", raising=False)
     notes = []
-    stats = run_live(live_video, Uniform(), HaarDetector(), display=True, max_frames=5, on_note=notes.append)
+    stats = run_live(live_video, FacePipeline(HaarDetector(), Uniform()), display=True, max_frames=5,
+                     on_note=notes.append)
     assert stats["frames"] == 5 and stats["display"] is False
     assert len(notes) == 1 and "headless" in notes[0]
     assert set(stats["stages"]) >= {"detect", "crop", "classify", "track", "draw", "total"}

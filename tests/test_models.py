@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from ferlab.errors import FerlabError
+from ferlab.face import FACE_SHAPE
 from ferlab.models import (
-    FACE_SHAPE,
     GlobalPool2D,
     ModelConfig,
     Pool2D,
@@ -23,6 +23,7 @@ from ferlab.models import (
     build_model,
     count_flops,
     list_backbones,
+    list_poolings,
     model_facts,
     pooled_features,
     preprocess_info,
@@ -32,7 +33,7 @@ from ferlab.models import (
 WEIGHTS = Path(os.environ.get("FERLAB_SHARED", Path(__file__).resolve().parents[1].parent / "shared")) / "weights"
 NOTOP = WEIGHTS / "mobilenet_v2_1.0_224_tvport_notop.weights.h5"
 TOP = WEIGHTS / "mobilenet_v2_1.0_224_tvport.weights.h5"
-POOLINGS = ("none", "min", "avg", "max", "avgmax")
+POOLINGS = list_poolings()  # every registered pooling, so a new one is tested here without an edit
 STUDY = ["mobilenetv2", "mobilenetv3small", "nasnetmobile", "resnet50", "resnet50v2", "resnet152v2", "densenet169",
          "densenet201"]
 
@@ -63,13 +64,13 @@ def test_registry_lists_the_study_backbones_then_fercnn():
 
 @pytest.mark.parametrize(("raw", "message"), [
     ({"backbone": "vgg16"}, "unknown backbone 'vgg16'; choose one of mobilenetv2, mobilenetv3small"),
-    (cfg(pooling="median"), "'none', 'min', 'avg', 'max' or 'avgmax'"),
+    (cfg(pooling="median"), "unknown pooling 'median'; choose none, min, avg, max or avgmax"),
     (cfg(mode="train"), "'finetune', 'frozen' or 'partial'"),
     (cfg(pooling_scope="body"), "'head' or 'all'"),
     ({"backbone": "resnet50", "input_size": 31}, "input_size 31 is too small for resnet50: use input_size >= 32"),
     ({"backbone": "nasnetmobile", "input_size": 16}, "use input_size >= 32"),
     (cfg(input_size=4), "use input_size >= 8"),
-    (cfg(pooling="avgmax", pooling_scope="all"), "pooling_scope 'all' needs pooling in avg, max, min"),
+    (cfg(pooling="avgmax", pooling_scope="all"), "pooling_scope 'all' needs pooling in min, avg, max"),
     (cfg(weights="imagenet"), "fercnn has no ImageNet weights"),
     (cfg(weights="model.h5"), "a path to a .weights.h5 file"),
     (cfg(dropout=1.0), "dropout"),
@@ -108,6 +109,7 @@ def test_global_pooling_matches_numpy():
     x = np.random.default_rng(1).normal(size=(2, 3, 4, 5)).astype(np.float32)
     expect = {"none": x.reshape(2, -1), "min": x.min(axis=(1, 2)), "avg": x.mean(axis=(1, 2)),
               "max": x.max(axis=(1, 2)), "avgmax": np.concatenate([x.mean(axis=(1, 2)), x.max(axis=(1, 2))], -1)}
+    assert set(expect) == set(POOLINGS), "give every registered pooling its numpy reference here"
     for kind, want in expect.items():
         layer = GlobalPool2D(kind)
         got = keras.ops.convert_to_numpy(layer(x))

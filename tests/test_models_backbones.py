@@ -9,13 +9,14 @@ import keras
 import numpy as np
 import pytest
 
+from ferlab.face import FACE_SHAPE
 from ferlab.models import (
-    FACE_SHAPE,
     GlobalPool2D,
     Pool2D,
     build_feature_extractor,
     build_head,
     build_model,
+    list_poolings,
     model_facts,
     preprocess_info,
     replaced_pooling_layers,
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 STUDY = ["mobilenetv2", "mobilenetv3small", "nasnetmobile", "resnet50", "resnet50v2", "resnet152v2", "densenet169",
          "densenet201"]
-POOLINGS = ("none", "min", "avg", "max", "avgmax")
+POOLINGS = list_poolings()  # every registered pooling, so a new one is tested here without an edit
 FACES = np.random.default_rng(0).integers(0, 256, (2, *FACE_SHAPE), dtype=np.uint8)
 
 # The documented value of the first convolution's input for a constant 0 and 255 face, per channel in the

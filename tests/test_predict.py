@@ -63,7 +63,7 @@ def invoke(*args: str):
 
 @pytest.fixture(scope="module")
 def classifier(trained_run):
-    from ferlab.deploy.runtime import load_classifier
+    from ferlab.deploy.formats import load_classifier
 
     return load_classifier(trained_run)
 
@@ -148,7 +148,8 @@ def test_one_row_per_face_per_frame(cli_rows, face_video, classifier):
 def test_labels_match_the_original_faces(cli_rows, face_video, classifier):
     """Oracle boxes: >= 95% of rows (all, measured) get the label of the original face. Haar boxes: each row is
     the model on its own box (exactly); agreement with the original faces is printed (see the module doc)."""
-    from ferlab.deploy.detect import Face, FaceDetector, crop_face
+    from ferlab.deploy.detection import Face, FaceDetector, crop_face
+    from ferlab.deploy.pipeline import FacePipeline
     from ferlab.deploy.predict import predict_paths
 
     path, faces, truth = face_video
@@ -164,7 +165,7 @@ def test_labels_match_the_original_faces(cli_rows, face_video, classifier):
             self.frame += 1
             return [Face(x, y, side, side)]
 
-    rows = predict_paths([path], classifier, Oracle(), margin=0.0, batch_size=32)
+    rows = predict_paths([path], FacePipeline(Oracle(), classifier, margin=0.0), batch_size=32)
     assert len(rows) == len(truth) and (rows["label"] != "").all()
     p = rows[[f"p_{c}" for c in classifier.classes]].to_numpy()
     face_of_row = np.array([truth[f][0] for f in rows["frame"]])
@@ -227,8 +228,9 @@ def test_label_sensitivity_to_framing(fer2013_paper5, classifier):
 @pytest.mark.slow
 def test_images_folders_and_jsonl(fer2013_paper5, classifier, trained_run, tmp_path):
     """Images and nested folders (non-images skipped), faceless images counted, --largest, and JSON lines."""
-    from ferlab.deploy.detect import HaarDetector
-    from ferlab.deploy.predict import predict_paths, read_table, summarize
+    from ferlab.deploy.detection.haar import HaarDetector
+    from ferlab.deploy.pipeline import FacePipeline
+    from ferlab.deploy.predict import predict_paths, read_table, summarize_files
 
     faces, _ = fer_test_faces(fer2013_paper5, 40, seed=11)
     detector = HaarDetector()
@@ -250,14 +252,14 @@ def test_images_folders_and_jsonl(fer2013_paper5, classifier, trained_run, tmp_p
     single = tmp_path / "single.bmp"
     cv2.imwrite(str(single), paste_face(background("flat", rng), found[0], 300, 150, 180))
 
-    rows = predict_paths([folder, single], classifier, detector)
+    rows = predict_paths([folder, single], FacePipeline(detector, classifier))
     counts = rows.groupby("file")["label"].apply(lambda s: int((s != "").sum())).to_dict()
     assert counts == {str(folder / "nested" / "empty.png"): 0, str(folder / "nested" / "two.jpg"): 2,
                       str(folder / "one.png"): 1, str(single): 1}
     assert rows["time_s"].isna().all() and (rows["frame"] == 0).all()
-    largest = predict_paths([folder / "nested" / "two.jpg"], classifier, detector, all_faces=False)
+    largest = predict_paths([folder / "nested" / "two.jpg"], FacePipeline(detector, classifier, all_faces=False))
     assert len(largest) == 1 and largest["w"].iloc[0] == rows.loc[rows["file"].str.endswith("two.jpg"), "w"].max()
-    summary = summarize(rows, classifier.classes)
+    summary = summarize_files(rows, classifier.classes)
     assert summary.set_index("file").loc[str(folder / "nested" / "empty.png"), "frames_without_face"] == 1
 
     out = tmp_path / "results.jsonl"

@@ -4,16 +4,15 @@ from one cached backbone pass (the study's four poolings plus avgmax)."""
 from __future__ import annotations
 
 import pytest
-
 from conftest import FER2013, WEIGHTS, require
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 
 
 def test_frozen_mobilenetv2_all_poolings_from_one_backbone_pass(fer2013_faces, tmp_path):
-    import ferlab.train.frozen as frozen
     from ferlab.data.prepare import PrepareConfig, prepare
     from ferlab.data.splits import SplitConfig
+    from ferlab.rundir import RunDir
     from ferlab.study.runner import run_study
     from ferlab.study.spec import StudySpec
 
@@ -28,10 +27,11 @@ def test_frozen_mobilenetv2_all_poolings_from_one_backbone_pass(fer2013_faces, t
         train={"epochs": 6, "batch_size": 128, "learning_rate": 1e-3, "optimizer": "adam", "latency_runs": 5,
                "tensorboard": False},
     )
-    before = frozen.backbone_images_processed
     table = run_study(spec, tmp_path / "study")
     n_images = sum(data.meta["totals"].values())
-    assert frozen.backbone_images_processed - before == n_images  # one backbone pass per image, for 5 heads
+    caches = [RunDir(tmp_path / "study" / "trials" / t).finished()["feature_cache"] for t in table["trial_id"]]
+    assert len({c["key"] for c in caches}) == 1  # one cache entry serves the five heads
+    assert sum(c["images_computed"] for c in caches) == n_images  # one backbone pass per image, for 5 heads
     assert (table["status"] == "ok").all(), table[["trial_id", "reason"]]
     accuracy = dict(zip(table["pooling"], table["test_accuracy"].round(4)))
     print(f"frozen ImageNet MobileNetV2, 96 px, paper5 leak-free seed 0, 6 epochs: test accuracy {accuracy}")

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.real_data
 # ------------------------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
 def classifier(trained_run):
-    from ferlab.deploy.runtime import load_classifier
+    from ferlab.deploy.formats import load_classifier
 
     return load_classifier(trained_run)
 
@@ -44,7 +44,7 @@ def scene(classifier, fer2013_paper5):
     import cv2
 
     from bench.web_load import compose
-    from ferlab.deploy.detect import HaarDetector
+    from ferlab.deploy.detection.haar import HaarDetector
 
     faces, _ = fer2013_paper5.arrays("test")
     faces = faces[:300, ..., 0]
@@ -62,7 +62,7 @@ def scene(classifier, fer2013_paper5):
 def client(classifier):
     from fastapi.testclient import TestClient
 
-    from ferlab.deploy.detect import HaarDetector
+    from ferlab.deploy.detection.haar import HaarDetector
     from ferlab.deploy.web import create_app
 
     app = create_app(classifier, HaarDetector, max_upload_bytes=MAX_BYTES, max_pixels=MAX_PIXELS, workers=2)
@@ -242,13 +242,6 @@ def test_serve_cli_errors_are_one_line(tmp_path):
         busy.listen()
         assert "cannot listen" in error_of("--model", str(tmp_path), "--port", str(busy.getsockname()[1]))
     assert "no model.keras" in error_of("--model", str(tmp_path), "--port", "0")
-
-
-def test_cli_defaults_match_the_app():
-    from ferlab.deploy import cli_serve, web
-
-    assert (cli_serve.DEFAULT_MAX_UPLOAD_BYTES, cli_serve.DEFAULT_MAX_PIXELS) == (web.DEFAULT_MAX_UPLOAD_BYTES,
-                                                                                  web.DEFAULT_MAX_PIXELS)
 
 
 # ------------------------------------------------------------------------------------------------ browser

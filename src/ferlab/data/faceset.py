@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-IMAGE_SIZE = 48
+from ferlab.face import FACE_SIZE, is_face_array
 
 # Canonical names of the original labels a source may carry. FER2013's seven, plus FER+'s contempt.
 FER2013_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # fer2013.csv ids 0-6
@@ -36,8 +36,8 @@ class FaceSet:
     notes: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.images.dtype != np.uint8 or self.images.ndim != 3 or self.images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-            raise ValueError(f"FaceSet images must be (N, 48, 48) uint8, got {self.images.shape} {self.images.dtype}")
+        if not is_face_array(self.images):
+            raise ValueError(f"FaceSet images must be (N, {FACE_SIZE}, {FACE_SIZE}) uint8, got {self.images.shape} {self.images.dtype}")
         if len(self.provenance) != len(self.images):
             raise ValueError("FaceSet provenance must have one row per image")
         missing = [c for c in PROVENANCE_COLUMNS if c not in self.provenance.columns]

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from ferlab.data.faceset import FER2013_CLASSES, IMAGE_SIZE, FaceSet
+from ferlab.data.faceset import FER2013_CLASSES, FaceSet
 from ferlab.data.labels import canonical_label
 from ferlab.errors import FerlabError
+from ferlab.face import FACE_SIZE
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -91,7 +92,7 @@ def _decode(path: Path) -> tuple[np.ndarray, str]:
     if arr.dtype != np.uint8:  # 16-bit or float TIFF/PNG
         arr = np.clip(arr.astype(np.float64) / max(float(arr.max()), 1.0) * 255.0, 0, 255).astype(np.uint8)
         steps.append("rescaled to 8 bit")
-    if (h, w) != (IMAGE_SIZE, IMAGE_SIZE):
+    if (h, w) != (FACE_SIZE, FACE_SIZE):
         import cv2
 
         side = min(h, w)
@@ -99,9 +100,9 @@ def _decode(path: Path) -> tuple[np.ndarray, str]:
             top, left = (h - side) // 2, (w - side) // 2
             arr = arr[top:top + side, left:left + side]
             steps.append(f"centre crop {w}x{h}->{side}x{side}")
-        interp = cv2.INTER_AREA if side > IMAGE_SIZE else cv2.INTER_LINEAR
-        arr = cv2.resize(arr, (IMAGE_SIZE, IMAGE_SIZE), interpolation=interp)
-        steps.append(f"resize {side}->{IMAGE_SIZE}")
+        interp = cv2.INTER_AREA if side > FACE_SIZE else cv2.INTER_LINEAR
+        arr = cv2.resize(arr, (FACE_SIZE, FACE_SIZE), interpolation=interp)
+        steps.append(f"resize {side}->{FACE_SIZE}")
     return np.ascontiguousarray(arr, dtype=np.uint8), "; ".join(steps)
 
 
@@ -171,8 +172,8 @@ def load_fer2013_csv(path: str | os.PathLike) -> FaceSet:
         )
     if df.empty:
         raise FerlabError(f"{path}: no rows")
-    images = np.empty((len(df), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-    n_pixels = IMAGE_SIZE * IMAGE_SIZE
+    images = np.empty((len(df), FACE_SIZE, FACE_SIZE), np.uint8)
+    n_pixels = FACE_SIZE * FACE_SIZE
     for row, text in enumerate(df["pixels"]):
         try:
             values = np.array(text.split(), dtype=np.int64)
@@ -183,7 +184,7 @@ def load_fer2013_csv(path: str | os.PathLike) -> FaceSet:
             raise FerlabError(
                 f"{path}: row {row + 2}: malformed 'pixels' ({what}); expected {n_pixels} space-separated integers 0-255"
             )
-        images[row] = values.reshape(IMAGE_SIZE, IMAGE_SIZE)
+        images[row] = values.reshape(FACE_SIZE, FACE_SIZE)
     emotion = pd.to_numeric(df["emotion"].str.strip(), errors="coerce")
     bad = emotion.isna() | ~emotion.isin(range(len(FER2013_CLASSES)))
     if bad.any():

@@ -44,13 +44,14 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ferlab.data.faceset import FER2013_CLASSES, IMAGE_SIZE, FaceSet
+from ferlab.data.faceset import FER2013_CLASSES, FaceSet
+from ferlab.face import FACE_SIZE
 
 GENERATOR_VERSION = "synthetic-v1"
 DEFAULT_PER_CLASS = 2800
 
 _UP = 4  # supersampling factor
-_CANVAS = IMAGE_SIZE * _UP
+_CANVAS = FACE_SIZE * _UP
 _SHIFT = 4  # fractional bits of cv2 vertex coordinates (sub-pixel drawing)
 _FIX = float(1 << _SHIFT)
 _AA = cv2.LINE_AA
@@ -72,8 +73,8 @@ _INNER, _OUTER = (1.0 - _U) / 2, (1.0 + _U) / 2  # weights of the inner and oute
 _LASH = 0.01 + 0.03 * _OPEN ** 0.3  # thickness of the upper lid line
 _CREASE = 0.035 * _OPEN[2:-1]  # lid crease above the eye, following its curve
 _RAMP = np.arange(256, dtype=np.float32) / 255.0  # for the gamma lookup table
-_PIX = np.arange(IMAGE_SIZE, dtype=np.float32) + 0.5  # pixel centres of the output
-_LIN = np.linspace(-1.0, 1.0, IMAGE_SIZE, dtype=np.float32)  # the same, from -1 to 1
+_PIX = np.arange(FACE_SIZE, dtype=np.float32) + 0.5  # pixel centres of the output
+_LIN = np.linspace(-1.0, 1.0, FACE_SIZE, dtype=np.float32)  # the same, from -1 to 1
 
 # Continuous per-face parameters, drawn in one call: name -> (low, high). Units: face units (face half-width
 # = 1, y down) for geometry, grey levels for tones, fractions of the frame for position, degrees for angles.
@@ -383,7 +384,7 @@ def _render(label: str, rng: np.random.Generator) -> np.ndarray:
     cv.draw(img)
 
     # Camera at 48 px: gamma, lighting, sometimes blur, sensor noise.
-    small = cv2.resize(img, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(img, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
     out = (255.0 * _RAMP ** p["gamma"])[small]
     # Light: a linear gradient across the frame, falling off from the middle of the face towards its rim
     # (roundness). Both are sums of a row and a column term.
@@ -415,7 +416,7 @@ def load_synthetic(per_class: int = DEFAULT_PER_CLASS, seed: int = 0) -> FaceSet
     n_classes = len(FER2013_CLASSES)
     total = per_class * n_classes
     labels = [FER2013_CLASSES[i % n_classes] for i in range(total)]
-    images = np.empty((total, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    images = np.empty((total, FACE_SIZE, FACE_SIZE), np.uint8)
     for i, label in enumerate(labels):
         images[i] = _render(label, np.random.default_rng([seed, i]))
     provenance = pd.DataFrame({

@@ -20,10 +20,10 @@ Quantisation (``quantize``):
   float32 input and output (the graph quantises the pixels itself).
 
 Beside ``FILE`` the export writes ``FILE.json`` (the sidecar: classes, format, quantize, source run, input
-and output spec; :func:`ferlab.deploy.runtime.load_classifier` reads it) and ``FILE.parity.json``: the
+and output spec; :func:`ferlab.deploy.formats.load_classifier` reads it) and ``FILE.parity.json``: the
 exported model against the Keras model on up to ``parity_images`` test faces of the run's data (top-1
 agreement, max |delta p|, accuracies, file sizes, single-image latency in the matching runtime and in
-Keras, the predicted labels) and ``passed``: agreement >= :data:`AGREEMENT_BOUND` for the quantisation.
+Keras, the predicted labels) and ``passed``: agreement >= the format's ``agreement_bound`` for the quantisation.
 
 A failed parity check keeps all three files (the report explains what is wrong) and the CLI exits with
 :class:`ParityError`'s code 3, distinct from 2 for bad input, so a script can tell "no export" from
@@ -43,16 +43,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ferlab.deploy.runtime import FACE_SIZE, FaceClassifier, KerasClassifier, sidecar_path
+from ferlab.deploy.formats import FORMATS, ModelFormat, export_formats, sidecar_path
+from ferlab.deploy.formats.base import FaceClassifier
+from ferlab.deploy.formats.keras import KerasClassifier
 from ferlab.errors import FerlabError
-from ferlab.io import atomic_write_bytes, atomic_write_json, read_json
+from ferlab.evaluate.latency import LATENCY_RUNS, LATENCY_WARMUP
+from ferlab.face import FACE_SHAPE
+from ferlab.io import atomic_write_bytes, atomic_write_json
+from ferlab.rundir import RunDir
 
-FORMATS = ("litert", "onnx")
-QUANTIZE = ("none", "fp16", "int8")
-SUFFIX = {"litert": ".tflite", "onnx": ".onnx"}
-RUNTIME_NAME = {"litert": "LiteRT interpreter", "onnx": "ONNX Runtime (CPU)"}
-# Minimum top-1 agreement with the Keras model on the parity images.
-AGREEMENT_BOUND = {"none": 0.995, "fp16": 0.995, "int8": 0.97}
 PARITY_BATCH = 64  # exported models are run in chunks: a 224 px backbone on 1,000 faces at once needs GBs
 
 
@@ -79,14 +78,21 @@ def parity_report_path(model_file: str | os.PathLike) -> Path:
 
 def default_out(run_dir: str | os.PathLike, fmt: str, quantize: str) -> Path:
     """``RUN_DIR/exports/model.tflite``, ``model-fp16.tflite``, ``model-int8.onnx``, ..."""
-    return Path(run_dir) / "exports" / f"model{'' if quantize == 'none' else '-' + quantize}{SUFFIX[fmt]}"
+    suffix = FORMATS.get(fmt).suffix
+    return RunDir(run_dir).exports_dir / f"model{'' if quantize == 'none' else '-' + quantize}{suffix}"
 
 
-def check_choices(fmt: str, quantize: str) -> None:
-    if fmt not in FORMATS:
-        raise FerlabError(f"--format: unknown format {fmt!r}; choose litert (.tflite) or onnx (.onnx)")
-    if quantize not in QUANTIZE:
-        raise FerlabError(f"--quantize: unknown quantisation {quantize!r}; choose none, fp16 or int8")
+def export_format(fmt: str, quantize: str) -> ModelFormat:
+    """The registry entry for an export target, after checking both choices."""
+    entry = FORMATS.get(fmt) if fmt in FORMATS else None
+    if entry is None or not entry.exportable:
+        targets = export_formats()
+        raise FerlabError(f"--format: {fmt!r} is not an export format; choose "
+                          + ", ".join(f"{n} ({FORMATS.get(n).suffix})" for n in targets))
+    if quantize not in entry.agreement_bound:
+        raise FerlabError(f"--quantize: unknown quantisation {quantize!r} for {fmt}; choose "
+                          f"{', '.join(entry.agreement_bound)}")
+    return entry
 
 
 # --------------------------------------------------------------------------------------------- converting
@@ -108,7 +114,7 @@ def full_range_representative(images: np.ndarray) -> np.ndarray:
     ends; if not, one contrast-stretched copy of the first face is added (a plausible face, not an
     artificial pattern that would widen the activations' ranges).
     """
-    x = np.asarray(images, np.float32).reshape(-1, FACE_SIZE, FACE_SIZE, 1)
+    x = np.asarray(images, np.float32).reshape(-1, *FACE_SHAPE)
     if len(x) and (x.min() > 0 or x.max() < 255):
         face = x[0]
         lo, hi = float(face.min()), float(face.max())
@@ -122,107 +128,26 @@ def convert(model, fmt: str, quantize: str = "none", representative: np.ndarray 
 
     ``representative``: calibration faces (N, 48, 48[, 1]) in [0, 255], needed for ``int8``.
     """
-    check_choices(fmt, quantize)
+    entry = export_format(fmt, quantize)
     if quantize == "int8" and (representative is None or len(representative) == 0):
         raise FerlabError("--quantize int8: needs representative faces for calibration; give the run's training data")
     rep = None if representative is None else full_range_representative(representative)
-    model.predict_on_batch(np.zeros((1, FACE_SIZE, FACE_SIZE, 1), np.float32))  # the ONNX exporter needs a called model
+    model.predict_on_batch(np.zeros((1, *FACE_SHAPE), np.float32))  # the ONNX exporter needs a called model
     with tempfile.TemporaryDirectory(prefix="ferlab-export-") as tmp, quiet_native_stderr():
-        if fmt == "litert":
-            return _convert_litert(model, quantize, rep, Path(tmp))
-        return _convert_onnx(model, quantize, rep, Path(tmp))
-
-
-def _convert_litert(model, quantize: str, rep: np.ndarray | None, tmp: Path) -> tuple[bytes, dict]:
-    import tensorflow as tf
-
-    out = tmp / "model.tflite"
-    facts: dict = {}
-    if quantize == "none":
-        model.export(str(out), format="litert", verbose=False)
-    elif quantize == "fp16":
-        model.export(str(out), format="litert", verbose=False, optimizations=[tf.lite.Optimize.DEFAULT],
-                     target_spec={"supported_types": [tf.float16]})
-    else:
-        def dataset():
-            for i in range(len(rep)):
-                yield [rep[i:i + 1]]
-
-        common = {"optimizations": [tf.lite.Optimize.DEFAULT], "representative_dataset": dataset,
-                  "inference_input_type": tf.uint8, "inference_output_type": tf.float32}
-        try:
-            model.export(str(out), format="litert", verbose=False, **common,
-                         target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]})
-            facts["int8_mode"] = "full-integer"
-        except Exception:  # noqa: BLE001  (an op without an int8 kernel: keep it in float)
-            model.export(str(out), format="litert", verbose=False, **common,
-                         target_spec={"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
-                                                        tf.lite.OpsSet.TFLITE_BUILTINS]})
-            facts["int8_mode"] = "integer with float fallback"
-        facts["representative_images"] = len(rep)
-    return out.read_bytes(), facts
-
-
-def _convert_onnx(model, quantize: str, rep: np.ndarray | None, tmp: Path) -> tuple[bytes, dict]:
-    out = tmp / "model.onnx"
-    model.export(str(out), format="onnx", verbose=False)
-    facts: dict = {}
-    if quantize == "fp16":
-        import onnx
-        from onnxruntime.transformers.float16 import convert_float_to_float16
-
-        half = convert_float_to_float16(onnx.load(str(out)), keep_io_types=True)
-        out = tmp / "model-fp16.onnx"
-        onnx.save(half, str(out))
-    elif quantize == "int8":
-        import onnxruntime as ort
-        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-
-        input_name = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).get_inputs()[0].name
-
-        class Faces(CalibrationDataReader):
-            def __init__(self):
-                self._batches = iter(range(len(rep)))
-
-            def get_next(self):
-                i = next(self._batches, None)
-                return None if i is None else {input_name: rep[i:i + 1]}
-
-        prepared = tmp / "model-pre.onnx"
-        quant_pre_process(str(out), str(prepared), skip_symbolic_shape=True)
-        out = tmp / "model-int8.onnx"
-        quantize_static(str(prepared), str(out), Faces(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        facts.update(int8_mode="static QDQ, per-channel int8 weights, uint8 activations",
-                     representative_images=len(rep))
-    return out.read_bytes(), facts
+        return entry.convert(model, quantize, rep, Path(tmp))
 
 
 def open_exported(path: str | os.PathLike, fmt: str, classes: list[str], num_threads: int | None = None) -> FaceClassifier:
     """The runtime classifier for an exported file (without needing its sidecar yet)."""
-    from ferlab.deploy.runtime import LiteRTClassifier, OnnxClassifier
-
-    cls = LiteRTClassifier if fmt == "litert" else OnnxClassifier
-    with quiet_native_stderr():  # LiteRT announces its XNNPACK delegate on stderr
-        return cls(Path(path), list(classes), num_threads=num_threads)
+    return FORMATS.get(fmt).classifier(Path(path), list(classes), num_threads=num_threads)
 
 
 def input_spec(clf: FaceClassifier) -> dict:
     """What the exported file's input tensor takes, for the sidecar."""
-    spec = {"shape": [None, FACE_SIZE, FACE_SIZE, 1], "layout": "NHWC",
+    spec = {"shape": [None, *FACE_SHAPE], "layout": "NHWC",
             "content": "grayscale face crop, raw pixels in [0, 255]; preprocessing is inside the graph"}
-    if clf.backend == "litert":
-        detail = clf.interpreter.get_input_details()[0]
-        spec.update(name=detail["name"], dtype=np.dtype(detail["dtype"]).name,
-                    batch_note="the file has a batch of 1; resize the input tensor for other batch sizes")
-        if not np.issubdtype(detail["dtype"], np.floating):
-            scale, zero = detail["quantization"]
-            spec["quantization"] = {"scale": float(scale), "zero_point": int(zero),
-                                    "raw_pixels": bool(np.isclose(scale, 1.0) and zero == 0)}
-    else:
-        spec.update(name=clf.session.get_inputs()[0].name, dtype="float32")
-    return spec
+    describe = FORMATS.get(clf.format).input_spec
+    return {**spec, **(describe(clf) if describe else {})}
 
 
 # ------------------------------------------------------------------------------------------------ parity
@@ -244,30 +169,12 @@ def parity(reference: np.ndarray, exported: np.ndarray, labels: np.ndarray | Non
 
 
 # ----------------------------------------------------------------------------------------------- the run
-def _load_run(run_dir: Path) -> tuple[dict, list[str]]:
-    if not run_dir.exists():
-        raise FerlabError(f"{run_dir}: no such run directory; give a finished `ferlab train` run directory")
-    if not run_dir.is_dir():
-        raise FerlabError(f"{run_dir}: not a directory; give a run directory (holds model.keras), not a file")
-    if not (run_dir / "model.keras").is_file():
-        raise FerlabError(f"{run_dir}: no model.keras; give a finished ferlab run directory (train it first)")
-    metrics = read_json(run_dir / "metrics.json", "metrics.json", fix="give a finished ferlab run directory")
-    if metrics.get("status") != "ok":
-        raise FerlabError(f"{run_dir}: the run did not finish ({metrics.get('reason', 'status not ok')}); "
-                          f"train it again before exporting")
-    classes = metrics.get("classes")
-    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
-        raise FerlabError(f"{run_dir / 'metrics.json'}: 'classes' must be a non-empty list of names; train the run again")
-    config = read_json(run_dir / "config.json", "config.json", fix="give a finished ferlab run directory")
-    return config, classes
-
-
-def _load_data(run_dir: Path, config: dict, data: str | os.PathLike | None, classes: list[str]):
+def _load_data(run: RunDir, config: dict, data: str | os.PathLike | None, classes: list[str]):
     from ferlab.data.prepare import PreparedData
 
     path = Path(data) if data is not None else Path(str(config.get("data", "")))
     if data is None and not (path / "data.json").is_file():
-        raise FerlabError(f"{run_dir / 'config.json'}: its prepared data {str(path)!r} is gone; "
+        raise FerlabError(f"{run.config_file}: its prepared data {str(path)!r} is gone; "
                           f"pass --data with the prepared data directory the run was trained on")
     prepared = PreparedData(path)
     if list(prepared.classes) != list(classes):
@@ -294,7 +201,7 @@ def _check_outputs(out: Path, overwrite: bool) -> list[Path]:
 
 def export_run(run_dir: str | os.PathLike, fmt: str | None = None, quantize: str = "none",
                out: str | os.PathLike | None = None, *, parity_images: int = 1000, representative_images: int = 300,
-               data: str | os.PathLike | None = None, overwrite: bool = False, latency_runs: int = 30,
+               data: str | os.PathLike | None = None, overwrite: bool = False, latency_runs: int = LATENCY_RUNS,
                seed: int = 0, strict: bool = True, on_stage: Callable[[str], None] | None = None) -> dict:
     """Export ``run_dir``'s model and write ``out``, ``out.json`` (sidecar) and ``out.parity.json``.
 
@@ -307,24 +214,27 @@ def export_run(run_dir: str | os.PathLike, fmt: str | None = None, quantize: str
     """
     stage = on_stage or (lambda _text: None)
     if fmt is None:
-        fmt = next((f for f, s in SUFFIX.items() if out is not None and Path(out).suffix.lower() == s), "litert")
-    check_choices(fmt, quantize)
+        fmt = next((f for f in export_formats() if out is not None and Path(out).suffix.lower() == FORMATS.get(f).suffix),
+                   "litert")
+    entry = export_format(fmt, quantize)
     if parity_images < 1:
         raise FerlabError(f"--parity-images: must be at least 1, got {parity_images}")
     if quantize == "int8" and representative_images < 1:
         raise FerlabError(f"--representative-images: must be at least 1, got {representative_images}")
-    run_dir = Path(run_dir)
-    config, classes = _load_run(run_dir)
-    out = Path(out) if out is not None else default_out(run_dir, fmt, quantize)
-    if out.suffix.lower() != SUFFIX[fmt]:
-        raise FerlabError(f"--out {out}: --format {fmt} writes a {SUFFIX[fmt]} file; give --out a {SUFFIX[fmt]} name or change --format")
+    run = RunDir(run_dir)
+    classes = run.classes()
+    config = run.config()
+    out = Path(out) if out is not None else default_out(run.path, fmt, quantize)
+    if out.suffix.lower() != entry.suffix:
+        raise FerlabError(f"--out {out}: --format {fmt} writes a {entry.suffix} file; give --out a {entry.suffix} "
+                          f"name or change --format")
     _check_outputs(out, overwrite)
-    prepared = _load_data(run_dir, config, data, classes)
+    prepared = _load_data(run, config, data, classes)
     x_test, y_test = prepared.arrays("test")
     if len(x_test) == 0:
         raise FerlabError(f"{prepared.path}: the test split is empty; the parity check needs test faces")
     rows = _sample(len(x_test), parity_images, seed)
-    x_parity = np.asarray(x_test[rows], np.float32).reshape(-1, FACE_SIZE, FACE_SIZE, 1)
+    x_parity = np.asarray(x_test[rows], np.float32).reshape(-1, *FACE_SHAPE)
     y_parity = np.asarray(y_test[rows])
     representative = None
     if quantize == "int8":
@@ -333,13 +243,11 @@ def export_run(run_dir: str | os.PathLike, fmt: str | None = None, quantize: str
             raise FerlabError(f"{prepared.path}: the train split is empty; int8 calibration needs training faces")
         representative = x_train[_sample(len(x_train), representative_images, seed + 1)]
 
-    import ferlab.models  # noqa: F401  (imports TensorFlow quietly; registers ferlab's layers for loading)
+    from ferlab.models import load_model
 
     stage("loading the Keras model")
-    import keras
-
-    model = keras.models.load_model(run_dir / "model.keras")
-    keras_clf = KerasClassifier(run_dir / "model.keras", classes, model=model)
+    model = load_model(run.model_file)
+    keras_clf = KerasClassifier(run.model_file, classes, model=model)
     stage(f"converting to {fmt}" + ("" if quantize == "none" else f" ({quantize})"))
     try:
         blob, facts = convert(model, fmt, quantize, representative)
@@ -347,11 +255,11 @@ def export_run(run_dir: str | os.PathLike, fmt: str | None = None, quantize: str
         raise
     except Exception as exc:  # noqa: BLE001  (any converter failure: one line, nothing written)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FerlabError(f"{run_dir / 'model.keras'}: {fmt} {quantize} conversion failed ({first[:300]}); "
+        raise FerlabError(f"{run.model_file}: {fmt} {quantize} conversion failed ({first[:300]}); "
                           f"try another --quantize or --format") from None
 
     with tempfile.TemporaryDirectory(prefix="ferlab-export-") as tmp:
-        staged = Path(tmp) / f"model{SUFFIX[fmt]}"
+        staged = Path(tmp) / f"model{entry.suffix}"
         staged.write_bytes(blob)
         clf = open_exported(staged, fmt, classes)
         stage(f"parity on {len(x_parity)} test faces")
@@ -363,8 +271,8 @@ def export_run(run_dir: str | os.PathLike, fmt: str | None = None, quantize: str
         spec = input_spec(clf)
 
     result = parity(ref, got, y_parity)
-    bound = AGREEMENT_BOUND[quantize]
-    source = {"run": str(run_dir.resolve()), "model": config.get("model", {}),
+    bound = entry.agreement_bound[quantize]
+    source = {"run": str(run.path.resolve()), "model": config.get("model", {}),
               "data": str(prepared.path.resolve()), "data_fingerprint": prepared.fingerprint}
     from ferlab import __version__
 
@@ -372,14 +280,15 @@ def export_run(run_dir: str | os.PathLike, fmt: str | None = None, quantize: str
                "source": source, "input": spec,
                "output": {"shape": [None, len(classes)], "dtype": "float32",
                           "content": "class probabilities (softmax), in the order of classes"},
-               "runtime": RUNTIME_NAME[fmt], **facts, "parity_report": parity_report_path(out).name,
+               "runtime": entry.runtime, **facts, "parity_report": parity_report_path(out).name,
                "ferlab_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     report = {"file": str(out), "format": fmt, "quantize": quantize, "classes": classes, "source_run": source["run"],
               "source": source, "split": "test", "seed": seed, **result, "bound": bound,
               "passed": bool(result["top1_agreement"] >= bound), "file_size_bytes": len(blob),
-              "keras_file_size_bytes": (run_dir / "model.keras").stat().st_size,
-              "latency_ms": latency, "latency_runtime": RUNTIME_NAME[fmt], "keras_latency_ms": keras_latency,
-              "latency_note": f"median of {latency_runs} single-face calls; Keras via predict_on_batch",
+              "keras_file_size_bytes": run.model_file.stat().st_size,
+              "latency_ms": latency, "latency_runtime": entry.runtime, "keras_latency_ms": keras_latency,
+              "latency_note": f"median of {latency_runs} single-face calls after {LATENCY_WARMUP} warm-up calls "
+                              f"(ferlab.evaluate.latency); Keras via predict_on_batch",
               **facts, "indices": rows.tolist(), "labels": y_parity.tolist(),
               "keras_predictions": ref.argmax(1).tolist(), "predictions": got.argmax(1).tolist()}
     stage("writing")

@@ -1,14 +1,25 @@
-"""Frame -> faces -> 48x48 crops -> probabilities: the step shared by predict, live and the web app."""
+"""Frame -> faces -> 48x48 crops -> probabilities: the one detect-crop-classify path.
+
+``ferlab predict`` (files, batching faces across frames), ``ferlab live`` (one frame at a time) and the
+web app (worker threads detect, one thread classifies) all run :class:`FacePipeline`. Its two halves can
+be called apart: :meth:`FacePipeline.locate` detects and crops one frame (per-thread work: a detector is
+not shared), :meth:`FacePipeline.classify` classifies the crops of any number of located frames in one
+classifier call (models are much faster per face in batches); :meth:`FacePipeline.analyze` does both for
+one frame.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
-from ferlab.deploy.detect import DEFAULT_MARGIN, Face, FaceDetector, crop_face
-from ferlab.deploy.runtime import FaceClassifier
+from ferlab.deploy.detection import Face, FaceDetector, crop_face
+from ferlab.deploy.formats.base import FaceClassifier
+from ferlab.face import blank_faces
 
 
 @dataclass
@@ -39,16 +50,66 @@ class FrameResult:
     timings_ms: dict[str, float] = field(default_factory=dict)  # detect, crop, classify
 
 
-def analyze_frame(frame: np.ndarray, detector: FaceDetector, classifier: FaceClassifier, *,
-                  all_faces: bool = True, margin: float = DEFAULT_MARGIN) -> FrameResult:
-    """Detect faces (all, or the largest), crop them FER-style and classify them in one batch."""
-    start = time.perf_counter()
-    faces = detector.detect(frame) if all_faces else detector.largest(frame)
-    detected = time.perf_counter()
-    crops = np.stack([crop_face(frame, f, margin) for f in faces]) if faces else np.zeros((0, 48, 48), np.uint8)
-    cropped = time.perf_counter()
-    probs = classifier.predict(crops)
-    done = time.perf_counter()
-    results = [FaceResult(f, p, classifier.classes) for f, p in zip(faces, probs)]
-    return FrameResult(results, {"detect": (detected - start) * 1e3, "crop": (cropped - detected) * 1e3,
-                                 "classify": (done - cropped) * 1e3})
+@dataclass
+class Located:
+    """A frame's detected faces (in the frame's coordinates) and their crops, before classification."""
+
+    faces: list[Face]
+    crops: np.ndarray  # uint8 (len(faces), 48, 48)
+    timings_ms: dict[str, float]
+
+
+class FacePipeline:
+    """Detect (all faces, or the largest), crop FER-style, classify.
+
+    ``margin``: the crop framing; None takes the detector's own (:attr:`FaceDetector.margin`).
+    ``max_side``: frames whose longer side is larger are shrunk to it for detection and cropping (cost
+    grows with the pixels; faces stay well above 48 px), and the boxes are mapped back to the frame.
+    """
+
+    def __init__(self, detector: FaceDetector, classifier: FaceClassifier, *, all_faces: bool = True,
+                 margin: float | None = None, max_side: int | None = None):
+        self.detector, self.classifier, self.all_faces = detector, classifier, all_faces
+        self.margin = detector.margin if margin is None else margin
+        self.max_side = max_side
+
+    @property
+    def classes(self) -> list[str]:
+        return self.classifier.classes
+
+    def locate(self, frame: np.ndarray) -> Located:
+        start = time.perf_counter()
+        scale = 1.0
+        height, width = frame.shape[:2]
+        if self.max_side and max(height, width) > self.max_side:
+            scale = self.max_side / max(height, width)
+            frame = cv2.resize(frame, (max(1, round(width * scale)), max(1, round(height * scale))),
+                               interpolation=cv2.INTER_AREA)
+        faces = self.detector.detect(frame) if self.all_faces else self.detector.largest(frame)
+        detected = time.perf_counter()
+        crops = np.stack([crop_face(frame, f, self.margin) for f in faces]) if faces else blank_faces()
+        if scale != 1.0:
+            faces = [Face(round(f.x / scale), round(f.y / scale), round(f.w / scale), round(f.h / scale), f.score,
+                          f.angle) for f in faces]
+        cropped = time.perf_counter()
+        return Located(faces, crops, {"detect": (detected - start) * 1e3, "crop": (cropped - detected) * 1e3})
+
+    def classify(self, located: Sequence[Located]) -> list[FrameResult]:
+        """Every face of every located frame in one classifier call; the call's time is shared out by faces."""
+        start = time.perf_counter()
+        crops = [item.crops for item in located if len(item.crops)]
+        probs = self.classifier.predict(np.concatenate(crops)) if crops else np.zeros((0, len(self.classes)), np.float32)
+        elapsed = (time.perf_counter() - start) * 1e3
+        total = max(1, len(probs))
+        results, k = [], 0
+        for item in located:
+            n = len(item.faces)
+            faces = [FaceResult(f, p, self.classes) for f, p in zip(item.faces, probs[k:k + n])]
+            k += n
+            share = elapsed * n / total if len(located) > 1 else elapsed
+            results.append(FrameResult(faces, {**item.timings_ms, "classify": share}))
+        return results
+
+    def analyze(self, frame: np.ndarray) -> FrameResult:
+        """One frame, detected, cropped and classified."""
+        return self.classify([self.locate(frame)])[0]

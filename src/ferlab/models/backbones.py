@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import keras
 
 from ferlab.errors import FerlabError
+from ferlab.face import FACE_SIZE
 from ferlab.models.layers import NORMS
 
 
@@ -182,4 +183,4 @@ register_backbone("densenet169", _keras_app("DenseNet169"), "densenet",
                   imagenet_file=_fixed("densenet169_weights_tf_dim_ordering_tf_kernels_notop.h5"))
 register_backbone("densenet201", _keras_app("DenseNet201"), "densenet",
                   imagenet_file=_fixed("densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5"))
-register_backbone("fercnn", fercnn, "fercnn", default_input_size=48, min_input_size=8)
+register_backbone("fercnn", fercnn, "fercnn", default_input_size=FACE_SIZE, min_input_size=8)

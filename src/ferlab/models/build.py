@@ -17,11 +17,10 @@ import h5py
 import keras
 
 from ferlab.errors import FerlabError
+from ferlab.face import FACE_SHAPE
 from ferlab.models.backbones import BackboneSpec, block_of_layers, get_backbone
 from ferlab.models.config import ModelConfig, as_model_config
 from ferlab.models.layers import FacePreprocess, GlobalPool2D, Pool2D
-
-FACE_SHAPE = (48, 48, 1)
 
 
 def build_model(config: ModelConfig | dict) -> keras.Model:

@@ -8,21 +8,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ferlab.errors import FerlabError
 from ferlab.models.backbones import get_backbone, list_backbones
-
-Pooling = Literal["none", "min", "avg", "max", "avgmax"]
-# Pooling kinds that can stand in for a backbone's internal pooling layer (shape-preserving).
-SCOPE_ALL_POOLINGS = ("avg", "max", "min")
+from ferlab.models.pooling import POOLINGS, list_poolings
 
 
 class ModelConfig(BaseModel):
     """A model: backbone x pooling x head, its input handling, initial weights and what trains.
 
     - ``backbone``: a registry name (case-insensitive), see :func:`ferlab.models.list_backbones`.
-    - ``pooling``: how the final feature map becomes a vector (``none`` flattens it).
+    - ``pooling``: how the final feature map becomes a vector (``none`` flattens it); a name from
+      :data:`ferlab.models.pooling.POOLINGS`.
     - ``pooling_scope``: ``head`` pools only the final map; ``all`` also replaces every pooling layer inside
-      the backbone by the same kind (same window, strides, padding), as the study did. ``all`` needs
-      ``avg``, ``max`` or ``min``: an internal pooling layer must keep the map's shape, which ``none``
-      (flatten) and ``avgmax`` (doubles the channels) cannot.
+      the backbone by the same kind (same window, strides, padding), as the study did. ``all`` needs a
+      shape-keeping kind (``avg``, ``max``, ``min``): an internal pooling layer must keep the map's shape,
+      which ``none`` (flatten) and ``avgmax`` (doubles the channels) cannot.
     - ``input_size``: the side the 48x48 faces are resized to in the graph; defaults to the backbone's
       (224 for the ImageNet backbones, as in the study; 48 for fercnn).
     - ``weights``: ``imagenet`` (Keras download/cache), ``none`` (random init) or a ``.weights.h5`` file
@@ -37,7 +35,7 @@ class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backbone: str
-    pooling: Pooling = "avg"
+    pooling: str = "avg"
     pooling_scope: Literal["head", "all"] = "head"
     input_size: int | None = None
     num_classes: int = Field(7, ge=2)
@@ -55,6 +53,13 @@ class ModelConfig(BaseModel):
             raise ValueError(f"unknown backbone {value!r}; choose one of {', '.join(list_backbones())}")
         return value.lower()
 
+    @field_validator("pooling")
+    @classmethod
+    def _known_pooling(cls, value: str) -> str:
+        if value.lower() not in POOLINGS:
+            raise ValueError(f"unknown pooling {value!r}; choose {POOLINGS.choices()}")
+        return value.lower()
+
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
         spec = get_backbone(self.backbone)
@@ -63,8 +68,8 @@ class ModelConfig(BaseModel):
         if self.input_size < spec.min_input_size:
             raise ValueError(f"input_size {self.input_size} is too small for {spec.name}: "
                              f"use input_size >= {spec.min_input_size}")
-        if self.pooling_scope == "all" and self.pooling not in SCOPE_ALL_POOLINGS:
-            raise ValueError(f"pooling_scope 'all' needs pooling in {', '.join(SCOPE_ALL_POOLINGS)} "
+        if self.pooling_scope == "all" and self.pooling not in list_poolings(local=True):
+            raise ValueError(f"pooling_scope 'all' needs pooling in {', '.join(list_poolings(local=True))} "
                              f"(got {self.pooling!r}); use pooling_scope 'head' for it")
         if self.weights == "imagenet" and spec.imagenet_file is None:
             raise ValueError(f"{spec.name} has no ImageNet weights; use weights 'none' or a .weights.h5 path")

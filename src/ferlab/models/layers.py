@@ -15,6 +15,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from ferlab.models.pooling import POOLINGS, get_pooling, list_poolings
+
 # ImageNet statistics used by Keras's preprocess_input modes.
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _TORCH_MEAN = (0.485, 0.456, 0.406)
@@ -91,40 +93,31 @@ class FacePreprocess(keras.layers.Layer):
         return {**super().get_config(), "size": self.size, "norm": self.norm, "channels": self.channels}
 
 
-GLOBAL_KINDS = ("none", "min", "avg", "max", "avgmax")
-LOCAL_KINDS = ("min", "avg", "max")
-
-
 @keras.saving.register_keras_serializable(package="ferlab")
 class GlobalPool2D(keras.layers.Layer):
-    """Every global pooling choice in one layer (timm's SelectAdaptivePool2d idea).
+    """Every global pooling choice in one layer (timm's SelectAdaptivePool2d idea), read from
+    :data:`ferlab.models.pooling.POOLINGS`.
 
     ``none`` flattens the feature map, ``avg``/``max``/``min`` reduce each channel over H and W, ``avgmax``
-    concatenates avg and max. ``keepdims`` (avg/max/min only) keeps a 1x1 map, as the squeeze-excite pools
-    inside MobileNetV3 need when scope "all" replaces them. ``replaces`` records the Keras layer class this
-    instance replaced (empty for the head's pool), so the replacement is visible in a saved model.
+    concatenates avg and max. ``keepdims`` (shape-keeping kinds only) keeps a 1x1 map, as the squeeze-excite
+    pools inside MobileNetV3 need when scope "all" replaces them. ``replaces`` records the Keras layer class
+    this instance replaced (empty for the head's pool), so the replacement is visible in a saved model.
     """
 
     def __init__(self, kind: str, keepdims: bool = False, replaces: str = "", **kwargs):
         super().__init__(**kwargs)
-        if kind not in GLOBAL_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(GLOBAL_KINDS)}, got {kind!r}")
-        if keepdims and kind not in LOCAL_KINDS:
-            raise ValueError(f"keepdims needs kind in {LOCAL_KINDS}, got {kind!r}")
+        if kind not in POOLINGS:
+            raise ValueError(f"kind must be one of {', '.join(list_poolings())}, got {kind!r}")
+        if keepdims and not get_pooling(kind).local:
+            raise ValueError(f"keepdims needs kind in {list_poolings(local=True)}, got {kind!r}")
         self.kind, self.keepdims, self.replaces = kind, bool(keepdims), replaces
 
     def output_dim(self, feature_shape: tuple[int, int, int]) -> int:
         """Length of the pooled vector for an (H, W, C) feature map."""
-        h, w, c = feature_shape
-        return {"none": h * w * c, "avgmax": 2 * c}.get(self.kind, c)
+        return get_pooling(self.kind).output_dim(*feature_shape)
 
     def call(self, x):
-        if self.kind == "none":
-            return ops.reshape(x, (-1, math.prod(x.shape[1:])))
-        if self.kind == "avgmax":
-            return ops.concatenate([ops.mean(x, axis=(1, 2)), ops.max(x, axis=(1, 2))], axis=-1)
-        reduce = {"avg": ops.mean, "max": ops.max, "min": ops.min}[self.kind]
-        return reduce(x, axis=(1, 2), keepdims=self.keepdims)
+        return get_pooling(self.kind).reduce(x, keepdims=self.keepdims)
 
     def compute_output_shape(self, input_shape):
         if self.keepdims:
@@ -137,7 +130,7 @@ class GlobalPool2D(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="ferlab")
 class Pool2D(keras.layers.Layer):
-    """Local (windowed) avg, max or min pooling; min is ``-maxpool(-x)`` since no min-pool op exists.
+    """Local (windowed) pooling of any shape-keeping kind (avg, max, min, ...).
 
     Used by pooling scope "all" in place of a backbone's MaxPooling2D/AveragePooling2D, with the same
     ``pool_size``, ``strides`` and ``padding``; ``replaces`` names the class it replaced.
@@ -146,19 +139,15 @@ class Pool2D(keras.layers.Layer):
     def __init__(self, kind: str, pool_size=(2, 2), strides=None, padding: str = "valid", replaces: str = "",
                  **kwargs):
         super().__init__(**kwargs)
-        if kind not in LOCAL_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(LOCAL_KINDS)}, got {kind!r}")
+        if kind not in list_poolings(local=True):
+            raise ValueError(f"kind must be one of {', '.join(list_poolings(local=True))}, got {kind!r}")
         self.kind, self.replaces, self.padding = kind, replaces, padding
         self.pool_size = tuple(pool_size) if isinstance(pool_size, (tuple, list)) else (pool_size, pool_size)
         strides = self.pool_size if strides is None else strides
         self.strides = tuple(strides) if isinstance(strides, (tuple, list)) else (strides, strides)
 
     def call(self, x):
-        if self.kind == "avg":
-            return ops.average_pool(x, self.pool_size, self.strides, self.padding)
-        if self.kind == "max":
-            return ops.max_pool(x, self.pool_size, self.strides, self.padding)
-        return -ops.max_pool(-x, self.pool_size, self.strides, self.padding)
+        return get_pooling(self.kind).window(x, self.pool_size, self.strides, self.padding)
 
     def compute_output_shape(self, input_shape):
         def side(n, k, s):

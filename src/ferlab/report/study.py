@@ -15,23 +15,18 @@ import pandas as pd
 
 from ferlab.errors import FerlabError
 from ferlab.io import read_json
+from ferlab.rundir import CONFIG_COLUMNS, HISTORY_METRICS, RESULT_SCHEMA, RunDir
 
-# A trial's configuration; trials that differ only in ``seed`` are repeats of one configuration.
-CONFIG_COLUMNS = ("backbone", "pooling", "pooling_scope", "mode", "input_size", "preprocessing", "weights")
 # Configuration columns that may distinguish two models of one backbone (shown in the model label when they vary).
 VARIANT_COLUMNS = ("pooling_scope", "mode", "input_size", "preprocessing", "weights")
 REQUIRED_COLUMNS = ("trial_id", "backbone", "pooling", "mode", "input_size", "seed", "status", "train_accuracy",
                     "train_loss", "val_accuracy", "val_loss", "test_accuracy", "test_loss", "model_size_mb")
-NUMERIC_COLUMNS = ("input_size", "seed", "train_accuracy", "train_loss", "val_accuracy", "val_loss", "test_accuracy",
-                   "test_loss", "test_accuracy_ci_low", "test_accuracy_ci_high", "macro_precision", "macro_recall",
-                   "macro_f1", "weighted_f1", "model_size_mb", "params", "flops", "latency_ms",
-                   "zero_feature_fraction", "best_epoch", "epochs_run", "train_seconds")
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+NUMERIC_COLUMNS = tuple(c for c, kind in RESULT_SCHEMA.items() if kind != "text")
 RERUN = "rerun the study to rewrite it"
 
 
 @dataclass(frozen=True)
-class Trial:
+class TrialFiles:
     """The per-trial files of one successful trial."""
 
     trial_id: str
@@ -47,7 +42,7 @@ class Study:
     root: Path
     meta: dict
     results: pd.DataFrame
-    trials: dict[str, Trial]
+    trials: dict[str, TrialFiles]
     y_true: np.ndarray  # test labels sorted by test image index, shared by every trial
 
     @cached_property
@@ -91,22 +86,21 @@ def load_study(study_dir: str | Path) -> Study:
         raise FerlabError(f"{root}: study directory not found; pass the STUDY_DIR the study runner wrote")
     meta = _read_json(root / "study.json", "study metadata", RERUN)
     results = _read_results(root / "results.csv")
-    trials: dict[str, Trial] = {}
+    trials: dict[str, TrialFiles] = {}
     reference: tuple[Path, pd.DataFrame] | None = None
     for row in results[results["status"] == "ok"].itertuples():
-        path = root / (row.run_dir or f"trials/{row.trial_id}")
-        fix = f"rerun trial {row.trial_id} (delete {path} and rerun the study)"
-        metrics = _read_json(path / "metrics.json", "trial metrics", fix)
-        _require_keys(path / "metrics.json", metrics, fix)
-        preds = _read_csv(path / "predictions.csv", ("index", "label_id", "pred_id"), fix).set_index("index").sort_index()
+        run = RunDir(root / (row.run_dir or f"trials/{row.trial_id}"))
+        fix = f"rerun trial {row.trial_id} (delete {run.path} and rerun the study)"
+        metrics = _read_json(run.metrics_file, "trial metrics", fix)
+        _require_keys(run.metrics_file, metrics, fix)
+        preds = _read_csv(run.predictions_file, ("index", "label_id", "pred_id"), fix).set_index("index").sort_index()
         if reference is None:
-            reference = (path / "predictions.csv", preds)
+            reference = (run.predictions_file, preds)
         elif not (preds.index.equals(reference[1].index) and preds["label_id"].equals(reference[1]["label_id"])):
-            raise FerlabError(f"{path / 'predictions.csv'}: test images or labels differ from {reference[0]}; "
+            raise FerlabError(f"{run.predictions_file}: test images or labels differ from {reference[0]}; "
                               "every trial of a study must be tested on the same data, " + fix)
-        history_path = path / "history.csv"
-        history = _read_csv(history_path, HISTORY_COLUMNS, fix) if history_path.is_file() else None
-        trials[row.trial_id] = Trial(row.trial_id, metrics, preds, history)
+        history = _read_csv(run.history_file, HISTORY_METRICS, fix) if run.history_file.is_file() else None
+        trials[row.trial_id] = TrialFiles(row.trial_id, metrics, preds, history)
     if reference is None:
         raise FerlabError(f"{root / 'results.csv'}: no trial has status ok; fix the failures listed there and rerun the study")
     return Study(root, meta, results, trials, reference[1]["label_id"].to_numpy(dtype=np.int64))
@@ -142,7 +136,7 @@ def _read_csv(path: Path, required: tuple[str, ...], fix: str) -> pd.DataFrame:
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise FerlabError(f"{path}: corrupt CSV (missing column(s) {', '.join(missing)}); {fix}")
-    for col in set(required) & (set(NUMERIC_COLUMNS) | {"index", "label_id", "pred_id", *HISTORY_COLUMNS}):
+    for col in set(required) & (set(NUMERIC_COLUMNS) | {"index", "label_id", "pred_id", *HISTORY_METRICS}):
         _to_numeric(frame, col, path, fix)
     return frame
 

@@ -11,11 +11,9 @@ import pandas as pd
 
 from ferlab.evaluate.metrics import bootstrap_accuracy_ci, mean_std
 from ferlab.evaluate.significance import pairwise_mcnemar
+from ferlab.models.pooling import POOLINGS
 from ferlab.report.study import Study
 
-POOLING_ORDER = ("none", "max", "avg", "min", "avgmax")
-POOLING_NAMES = {"none": "no pooling", "max": "max pooling", "avg": "average pooling", "min": "min pooling",
-                 "avgmax": "average + max pooling"}
 # The paper's model names -> ferlab backbone ids.
 PUBLISHED_NAMES = {"MobileNet_V2": "mobilenetv2", "MobileNetV3_Small": "mobilenetv3small", "NasNetMobile": "nasnetmobile",
                    "ResNet50": "resnet50", "ResNet50V2": "resnet50v2", "ResNet152V2": "resnet152v2",
@@ -56,9 +54,17 @@ def fmt_p(p: float) -> str:
 
 
 def pooling_order(values: pd.Series | list[str]) -> list[str]:
-    """The study's poolings in the paper's table order, unknown ones after, alphabetically."""
+    """The study's poolings in the paper's table order (Tables 1-4), then the other registered poolings in
+    registry order, then unknown ones alphabetically."""
     present = set(values)
-    return [p for p in POOLING_ORDER if p in present] + sorted(present - set(POOLING_ORDER))
+    known = sorted((k for k in POOLINGS if k.name in present),
+                   key=lambda k: k.paper_table if k.paper_table is not None else float("inf"))
+    return [k.name for k in known] + sorted(present - set(POOLINGS.names()))
+
+
+def pooling_title(name: str) -> str:
+    """ "average pooling" for avg; the name itself for a pooling the registry does not know."""
+    return POOLINGS.get(name).title if name in POOLINGS else name
 
 
 def _join(values: pd.Series) -> str:
@@ -84,7 +90,7 @@ def provenance(study: Study, rows: pd.DataFrame) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- summary
-def summarize(study: Study, n_bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
+def summary_table(study: Study, n_bootstrap: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One row per configuration (model x pooling) with mean and std of every metric across seeds, and a
     95% bootstrap CI of the seed-mean test accuracy (all seeds resample the same test images; see
     :func:`~ferlab.evaluate.metrics.bootstrap_accuracy_ci`)."""

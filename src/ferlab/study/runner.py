@@ -19,15 +19,8 @@ from ferlab import __version__
 from ferlab.data.prepare import PreparedData, prepare
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from ferlab.rundir import RESULT_COLUMNS, RunDir, results_row
 from ferlab.study.spec import StudySpec, Trial, expand_trials
-
-RESULT_COLUMNS = (
-    "trial_id", "backbone", "pooling", "pooling_scope", "mode", "input_size", "seed", "preprocessing", "weights",
-    "status", "reason", "train_accuracy", "train_loss", "val_accuracy", "val_loss", "test_accuracy", "test_loss",
-    "test_accuracy_ci_low", "test_accuracy_ci_high", "macro_precision", "macro_recall", "macro_f1", "weighted_f1",
-    "model_size_mb", "params", "flops", "latency_ms", "zero_feature_fraction", "best_epoch", "epochs_run",
-    "train_seconds", "run_dir",
-)
 
 
 def study_data(spec: StudySpec, out: Path, data_dir: str | os.PathLike | None) -> PreparedData:
@@ -62,18 +55,19 @@ def _check_study_dir(out: Path, spec: StudySpec, data: PreparedData) -> None:
 
 
 def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,
-              retry_failed: bool = False, only: str | list[str] | None = None,
+              retry_failed: bool = False, only: str | list[str] | None = None, use_feature_cache: bool = True,
               on_trial: Callable[[Trial, int, int], None] | None = None,
               on_epoch: Callable[[dict], None] | None = None) -> pd.DataFrame:
     """Run (or resume) every trial of ``spec`` into ``out``; return the results table.
 
     ``only``: shell-style patterns (a list, or one comma-separated string) over trial ids, e.g.
     ``"*-avg-*"``: run just the matching trials now (the cheap ones first, or a share per machine); the
-    results table lists every finished trial of the grid.
+    results table lists every finished trial of the grid. ``use_feature_cache=False`` trains frozen
+    trials end to end (see :func:`ferlab.train.run.train_run`).
     """
     import keras
 
-    from ferlab.train.run import read_finished, record_failure, train_run
+    from ferlab.train.run import train_run
 
     out = Path(out)
     data = study_data(spec, out, data_dir)  # before creating anything: bad data leaves no study behind
@@ -82,25 +76,25 @@ def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.Pat
     trials = expand_trials(spec, str(data.path))
     selected = select_trials(trials, only)
     for i, trial in enumerate(selected):
-        run_dir = out / "trials" / trial.trial_id
-        finished = read_finished(run_dir)
+        run = RunDir(out / "trials" / trial.trial_id)
+        finished = run.finished()
         if finished is not None and not (retry_failed and finished["status"] == "failed"):
             continue
         if finished is not None:
-            (run_dir / "metrics.json").unlink()
+            run.clear_result()
         if on_trial:
             on_trial(trial, i, len(selected))
         keras.backend.clear_session()
         info = {"trial_id": trial.trial_id}
         try:
-            train_run(trial.config, run_dir, data=data, feature_cache=out / "cache", trial=info, on_epoch=on_epoch)
+            train_run(trial.config, run.path, data=data, feature_cache=out / "cache",
+                      use_feature_cache=use_feature_cache, trial=info, on_epoch=on_epoch)
         except Exception as exc:  # noqa: BLE001
             # A trial that cannot run (weights missing offline, a backbone too big for memory, a bug
             # in one backbone) is recorded and the study goes on; the traceback is kept beside it.
-            run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(run_dir / "error.txt", traceback.format_exc())
+            atomic_write_text(run.error_file, traceback.format_exc())
             reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
-            record_failure(run_dir, reason, {**info, "backbone": trial.backbone, "pooling": trial.pooling,
+            run.record_failure(reason, {**info, "backbone": trial.backbone, "pooling": trial.pooling,
                                              "mode": trial.mode, "input_size": trial.input_size, "seed": trial.seed,
                                              "preprocessing": trial.preprocessing})
         write_results(out, trials)
@@ -118,35 +112,12 @@ def select_trials(trials: list[Trial], only: str | list[str] | None) -> list[Tri
     return selected
 
 
-def results_row(metrics: dict, run_dir: str) -> dict:
-    test, model = metrics.get("test", {}), metrics.get("model") or {}
-    ci = test.get("accuracy_ci95") or [None, None]
-    return {
-        "trial_id": metrics.get("trial_id"), "backbone": metrics.get("backbone"), "pooling": metrics.get("pooling"),
-        "pooling_scope": metrics.get("pooling_scope"), "mode": metrics.get("mode"), "input_size": metrics.get("input_size"),
-        "seed": metrics.get("seed"), "preprocessing": metrics.get("preprocessing"), "weights": metrics.get("weights"),
-        "status": metrics["status"], "reason": metrics.get("reason", ""),
-        "train_accuracy": metrics.get("train", {}).get("accuracy"), "train_loss": metrics.get("train", {}).get("loss"),
-        "val_accuracy": metrics.get("val", {}).get("accuracy"), "val_loss": metrics.get("val", {}).get("loss"),
-        "test_accuracy": test.get("accuracy"), "test_loss": test.get("loss"),
-        "test_accuracy_ci_low": ci[0], "test_accuracy_ci_high": ci[1],
-        "macro_precision": test.get("macro_precision"), "macro_recall": test.get("macro_recall"),
-        "macro_f1": test.get("macro_f1"), "weighted_f1": test.get("weighted_f1"),
-        "model_size_mb": model.get("size_mb"), "params": model.get("params_total"), "flops": model.get("flops"),
-        "latency_ms": metrics.get("latency_ms"), "zero_feature_fraction": metrics.get("zero_feature_fraction"),
-        "best_epoch": metrics.get("best_epoch"), "epochs_run": metrics.get("epochs_run"),
-        "train_seconds": metrics.get("train_seconds"), "run_dir": run_dir,
-    }
-
-
 def write_results(out: Path, trials: list[Trial]) -> pd.DataFrame:
     """results.csv and results.parquet from every finished trial, in grid order."""
-    from ferlab.train.run import read_finished
-
     rows = []
     for trial in trials:
         rel = f"trials/{trial.trial_id}"
-        metrics = read_finished(out / rel)
+        metrics = RunDir(out / rel).finished()
         if metrics is not None:
             rows.append(results_row(metrics, rel))
     table = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))

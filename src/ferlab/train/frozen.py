@@ -21,9 +21,6 @@ from ferlab.io import atomic_dir
 from ferlab.train.config import RunConfig
 from ferlab.train.loop import fit_resumable
 
-# Images passed through a backbone by this process (the study test checks one pass per image).
-backbone_images_processed = 0
-
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("FERLAB_CACHE", Path.home() / ".cache" / "ferlab")) / "features"
@@ -41,9 +38,9 @@ def cache_key(cfg: RunConfig, data: PreparedData) -> str:
     return f"{m.backbone}-{m.input_size}px-" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def cached_features(cfg: RunConfig, data: PreparedData, cache_dir: str | os.PathLike | None = None) -> Path:
-    """Directory with ``{train,val,test}.npy`` float16 feature maps and ``extractor.keras``; computed once."""
-    global backbone_images_processed
+def cached_features(cfg: RunConfig, data: PreparedData, cache_dir: str | os.PathLike | None = None) -> tuple[Path, int]:
+    """Directory with ``{train,val,test}.npy`` float16 feature maps and ``extractor.keras``, computed once;
+    and how many images went through the backbone for it now (0 when the cache already held them)."""
     import keras
 
     from ferlab.models import build_feature_extractor
@@ -52,9 +49,10 @@ def cached_features(cfg: RunConfig, data: PreparedData, cache_dir: str | os.Path
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     path = root / cache_key(cfg, data)
     if (path / "test.npy").is_file():
-        return path
+        return path, 0
     keras.utils.set_random_seed(cfg.train.seed)  # random-init backbones must match their cache key
     extractor = build_feature_extractor(cfg.model.model_copy(update={"num_classes": len(data.classes)}))
+    computed = 0
     with atomic_dir(path, overwrite=True) as tmp:
         for split in ("train", "val", "test"):
             x, _ = data.arrays(split)
@@ -65,22 +63,22 @@ def cached_features(cfg: RunConfig, data: PreparedData, cache_dir: str | os.Path
                 feats = extractor.predict_on_batch(batch)
                 out[start:start + len(feats)] = feats
                 start += len(feats)
-            backbone_images_processed += len(x)
+            computed += len(x)
             out.flush()
             del out
         extractor.save(tmp / "extractor.keras")
-    return path
+    return path, computed
 
 
-def train_frozen(cfg: RunConfig, data: PreparedData, run_dir: Path, cache_dir, on_epoch):
-    """Train the pooling head on cached features; return (full model, state, probabilities, zero fraction)."""
+def train_frozen(cfg: RunConfig, data: PreparedData, run_dir: Path, cache_dir, on_history):
+    """Train the pooling head on cached features; return (full model, state, probabilities, zero fraction,
+    the cache's record for metrics.json: its key and the images computed for this run)."""
     import keras
 
-    from ferlab.models import build_head
+    from ferlab.models import build_head, load_model
     from ferlab.train.data import train_dataset
-    from ferlab.train.run import _history_writer
 
-    path = cached_features(cfg, data, cache_dir)
+    path, computed = cached_features(cfg, data, cache_dir)
     feats = {s: np.load(path / f"{s}.npy", mmap_mode="r") for s in ("train", "val", "test")}
     labels = {s: data.arrays(s)[1] for s in ("train", "val", "test")}
     n_classes = len(data.classes)
@@ -95,15 +93,15 @@ def train_frozen(cfg: RunConfig, data: PreparedData, run_dir: Path, cache_dir, o
     val_y = keras.ops.one_hot(labels["val"], n_classes) if one_hot else labels["val"]
     head, state = fit_resumable(lambda: build_head(model_cfg, feats["train"].shape[1:]), train_ds_for,
                                 (np.asarray(feats["val"], np.float32), val_y), cfg.train, len(labels["train"]),
-                                run_dir, None, _history_writer(run_dir, on_epoch))
+                                run_dir, None, on_history)
     probs = {s: np.asarray(head.predict(np.asarray(f, np.float32), batch_size=512, verbose=0), np.float64)
              for s, f in feats.items()}
-    extractor = keras.models.load_model(path / "extractor.keras")
+    extractor = load_model(path / "extractor.keras", "cached feature extractor")
     inputs = keras.Input(extractor.input.shape[1:], name="face")
     model = keras.Model(inputs, head(extractor(inputs, training=False)), name=f"{cfg.model.backbone}_{cfg.model.pooling}")
     pooled = _pooled_features(head, np.asarray(feats["test"][:256], np.float32))
     zero_fraction = None if pooled is None else float(np.mean(pooled == 0))
-    return model, state, probs, zero_fraction
+    return model, state, probs, zero_fraction, {"key": path.name, "images_computed": computed}
 
 
 def _pooled_features(head, feats: np.ndarray) -> np.ndarray | None:

@@ -20,8 +20,6 @@ import numpy as np
 from ferlab.io import atomic_dir, atomic_write_text
 from ferlab.train.config import TrainConfig
 
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-
 
 class TrialFailed(Exception):
     """Training could not produce a model (NaN loss, out of memory); the reason is recorded."""

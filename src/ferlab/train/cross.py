@@ -9,7 +9,8 @@ import numpy as np
 
 from ferlab.data.prepare import PreparedData
 from ferlab.errors import FerlabError
-from ferlab.io import atomic_write_json, read_json
+from ferlab.io import atomic_write_json
+from ferlab.rundir import RunDir
 
 TTA_CHOICES = ("none", "flip")
 
@@ -24,25 +25,20 @@ def evaluate_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, split:
     """
     if tta not in TTA_CHOICES:
         raise FerlabError(f"--tta: unknown test-time augmentation {tta!r}; choose one of {', '.join(TTA_CHOICES)}")
-    import ferlab.models  # noqa: F401  (registers ferlab's layers for loading; imports TensorFlow quietly)
     from ferlab.evaluate.metrics import classification_metrics
+    from ferlab.models import load_model
     from ferlab.train.data import eval_dataset
 
-    run_dir = Path(run_dir)
-    metrics = read_json(run_dir / "metrics.json", "metrics.json")
-    if not (run_dir / "model.keras").is_file():
-        raise FerlabError(f"{run_dir}: no model.keras; is it a finished ferlab run directory?")
+    run = RunDir(run_dir)
+    run_classes = run.classes()
     data = PreparedData(Path(data_dir))
-    run_classes = list(metrics.get("classes", []))
     missing = [c for c in data.classes if c not in run_classes]
     if missing:
         raise FerlabError(f"{data.path}: classes {missing} are not among the model's {run_classes}; prepare it with the same protocol")
     x, y = data.arrays(split)
     if len(x) == 0:
         raise FerlabError(f"{data.path}: split {split!r} is empty")
-    import keras  # after ferlab.models, which imported TensorFlow without its start-up chatter
-
-    model = keras.models.load_model(run_dir / "model.keras")
+    model = load_model(run.model_file)
     probs = np.asarray(model.predict(eval_dataset(x), verbose=0), np.float64)
     if tta == "flip":
         mirrored = np.ascontiguousarray(x[:, :, ::-1])
@@ -50,10 +46,10 @@ def evaluate_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, split:
     # Keep the data set's classes, in its order; renormalise over them.
     probs = probs[:, [run_classes.index(c) for c in data.classes]]
     probs /= np.clip(probs.sum(axis=1, keepdims=True), 1e-12, None)
-    result = {"run": str(run_dir), "data": {"path": str(data.path), "fingerprint": data.fingerprint,
+    result = {"run": str(run.path), "data": {"path": str(data.path), "fingerprint": data.fingerprint,
                                             "source": data.meta["source"]["name"], "split": split},
               "tta": tta,
               **classification_metrics(y, probs, list(data.classes))}
     suffix = "" if tta == "none" else f"-tta-{tta}"
-    atomic_write_json(run_dir / "evaluations" / f"{data.fingerprint}-{split}{suffix}.json", result)
+    atomic_write_json(run.evaluations_dir / f"{data.fingerprint}-{split}{suffix}.json", result)
     return result

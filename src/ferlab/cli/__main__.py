@@ -1,0 +1,3 @@
+from ferlab.cli import main
+
+main()

@@ -1,0 +1,80 @@
+"""What every command shares: the consoles, progress bars, options declared once, one-line errors."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ferlab.deploy.detection import DETECTORS, detector_help
+from ferlab.deploy.formats import model_file_words
+from ferlab.errors import FerlabError
+
+
+def _console(stream) -> Console:
+    # Tables and messages keep their width when piped (CI logs): Rich's 80-column default squeezes them.
+    return Console(file=stream, width=None if stream.isatty() else 160)
+
+
+console = _console(sys.stderr)  # progress, messages, summaries beside a table on stdout
+out_console = _console(sys.stdout)  # results
+
+# ------------------------------------------------------------------------------------------ shared options
+ModelOption = Annotated[Path | None, typer.Option(help=f"The model: {model_file_words()}.")]
+DetectorOption = Annotated[str, typer.Option(help=f"Face detector: {detector_help()}.")]
+DetectorModelOption = Annotated[Path | None, typer.Option(
+    help="The detector's model file, for a detector that needs one: "
+         + "; ".join(f"{s.name}: {s.model_file}" for s in DETECTORS if s.model_file) + ".")]
+AllFacesOption = Annotated[bool, typer.Option("--all-faces/--largest", help="Every face, or only the largest one per frame.")]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
+
+
+def require_model(model: Path | None) -> Path:
+    if model is None:
+        raise FerlabError(f"--model: give {model_file_words()}")
+    return model
+
+
+def positive(option: str, value: int | float | None, minimum: int = 1) -> None:
+    """One error line when ``value`` is given and below ``minimum``."""
+    if value is not None and value < minimum:
+        raise FerlabError(f"{option}: must be at least {minimum}, got {value}")
+
+
+def make_detector_checked(name: str, model: Path | None):
+    """The detector, built now so a bad --detector / --detector-model fails before a model loads."""
+    from ferlab.deploy.detection import make_detector
+
+    return make_detector(name, model)
+
+
+def load_classifier_quietly(model: Path, num_threads: int | None = None):
+    """The classifier for a model path, with a status line while it loads."""
+    from ferlab.deploy.formats import load_classifier
+
+    with console.status("loading the model"):
+        return load_classifier(model, num_threads=num_threads)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str) -> Iterator:
+    """A Rich progress bar; yields a ``(done, total)`` callback."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def validation_message(exc, option_of_field: dict[str, str] | None = None) -> str:
+    """A pydantic error as one line naming the command-line option."""
+    err = exc.errors()[0]
+    field = str(err["loc"][-1]) if err["loc"] else "config"
+    option = (option_of_field or {}).get(field, field.replace("_", "-"))
+    return f"--{option}: {err['msg']}"

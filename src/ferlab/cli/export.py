@@ -1,0 +1,42 @@
+"""``ferlab export``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ferlab.cli.common import OverwriteOption, console
+from ferlab.cli.show import print_export_report
+from ferlab.deploy.formats import FORMATS, QUANTIZE, export_formats
+
+FORMAT_HELP = (", ".join(f"{n} ({FORMATS.get(n).suffix})" for n in export_formats())
+               + "; default: from --out's suffix, else litert.")
+
+
+def export_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A finished run directory (holds model.keras).")],
+    fmt: Annotated[str | None, typer.Option("--format", help=FORMAT_HELP)] = None,
+    quantize: Annotated[str, typer.Option(help=f"{', '.join(QUANTIZE)}: float32, float16 weights, or int8 calibrated on the run's training faces.")] = "none",
+    out: Annotated[Path | None, typer.Option(help="The exported file (default RUN_DIR/exports/model[-QUANTIZE].SUFFIX); FILE.json and FILE.parity.json go beside it.")] = None,
+    parity_images: Annotated[int, typer.Option(help="Test faces compared with the Keras model (all of the test split if fewer).")] = 1000,
+    representative_images: Annotated[int, typer.Option(help="int8: training faces used for calibration.")] = 300,
+    data: Annotated[Path | None, typer.Option(help="Prepared data directory (default: the one in RUN_DIR/config.json).")] = None,
+    overwrite: OverwriteOption = False,
+) -> None:
+    """Export a run's model (raw 48x48 grayscale faces in, probabilities out) and check parity with Keras.
+
+    Writes FILE, its sidecar FILE.json (classes, input spec, provenance) and FILE.parity.json (top-1
+    agreement and max |delta p| against Keras on test faces, sizes, latencies). Exit code 3 when the
+    agreement is below the format's bound (99.5% for none/fp16, 97% for int8); the files are kept.
+    """
+    from ferlab.deploy.export import check_passed, export_run
+
+    with console.status("exporting") as status:
+        report = export_run(run_dir, fmt, quantize, out, parity_images=parity_images,
+                            representative_images=representative_images, data=data, overwrite=overwrite,
+                            strict=False, on_stage=lambda text: status.update(text))
+    print_export_report(report)
+    console.print(f"wrote {report['file']} (+ .json, .parity.json)")
+    check_passed(report)

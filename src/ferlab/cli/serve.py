@@ -1,0 +1,88 @@
+"""``ferlab serve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ferlab.cli.common import (
+    DetectorModelOption,
+    DetectorOption,
+    ModelOption,
+    console,
+    load_classifier_quietly,
+    make_detector_checked,
+    positive,
+    require_model,
+)
+from ferlab.deploy.detection import DEFAULT_DETECTOR
+from ferlab.deploy.media import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES
+from ferlab.errors import FerlabError
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def serve_cmd(
+    model: ModelOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 opens the server to the whole network.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (0: any free port, printed).")] = 8000,
+    detector: DetectorOption = DEFAULT_DETECTOR,
+    detector_model: DetectorModelOption = None,
+    max_upload_bytes: Annotated[int, typer.Option(help="Largest image upload or WebSocket frame, in bytes (larger: HTTP 413).")] = DEFAULT_MAX_UPLOAD_BYTES,
+    max_pixels: Annotated[int, typer.Option(help="Largest image, width x height (larger: HTTP 413).")] = DEFAULT_MAX_PIXELS,
+    workers: Annotated[int | None, typer.Option(help="Threads that decode and detect (default: the CPU count, 2 to 8).")] = None,
+    ssl_certfile: Annotated[Path | None, typer.Option(help="HTTPS certificate (PEM); phones need HTTPS for the camera.")] = None,
+    ssl_keyfile: Annotated[Path | None, typer.Option(help="HTTPS private key (PEM), with --ssl-certfile.")] = None,
+    log_level: Annotated[str, typer.Option(help=f"uvicorn log level: {', '.join(LOG_LEVELS[:-1])}.")] = "info",
+) -> None:
+    """Serve the model over HTTP: a camera page at /, POST /api/predict, GET /api/health, WebSocket /ws, docs at /docs.
+
+    The page opens the device camera and shows each face's box, label and emotion bars live; it can also
+    analyse a still image. Browsers give the camera only to secure pages: http://localhost works on this
+    computer; from a phone use HTTPS (--ssl-certfile/--ssl-keyfile) or a tunnel (see the README).
+    """
+    model = require_model(model)
+    positive("--max-upload-bytes", max_upload_bytes)
+    positive("--max-pixels", max_pixels)
+    positive("--workers", workers)
+    if log_level not in LOG_LEVELS:
+        raise FerlabError(f"--log-level: unknown level {log_level!r}; choose {', '.join(LOG_LEVELS[:-1])}")
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise FerlabError("--ssl-certfile and --ssl-keyfile: give both (or neither)")
+    for name, path in (("--ssl-certfile", ssl_certfile), ("--ssl-keyfile", ssl_keyfile)):
+        if path is not None and not path.is_file():
+            raise FerlabError(f"{name} {path}: no such file; make one with openssl (see the README: phones)")
+    from ferlab.deploy.detection import make_detector
+    from ferlab.deploy.web.server import bind_socket, is_loopback, lan_address
+
+    sock = bind_socket(host, port)  # before the model loads: a port in use fails now; port 0 gets a real one
+    port = sock.getsockname()[1]
+    make_detector_checked(detector, detector_model)
+
+    def detector_factory():
+        return make_detector(detector, detector_model)
+
+    classifier = load_classifier_quietly(model)
+    from ferlab.deploy.web import create_app
+    from ferlab.deploy.web.server import server_for
+
+    web_app = create_app(classifier, detector_factory, max_upload_bytes=max_upload_bytes, max_pixels=max_pixels,
+                         workers=workers)
+    scheme = "https" if ssl_certfile else "http"
+    if host in ("0.0.0.0", "::", ""):
+        shown = lan_address() or "THIS-MACHINE'S-ADDRESS"
+    else:
+        shown = "localhost" if is_loopback(host) else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    console.print(f"serving {classifier.path} ({classifier.backend}, classes {', '.join(classifier.classes)}; "
+                  f"{detector} detector)")
+    console.print(f"open {scheme}://{shown}:{port}/  (API docs: {scheme}://{shown}:{port}/docs; Ctrl+C stops)")
+    if not is_loopback(host):
+        console.print(f"[yellow]note:[/yellow] listening on {host}: anyone who can reach this machine can use "
+                      f"the server; use --host 127.0.0.1 unless you mean it"
+                      + ("" if ssl_certfile else "; phones also need HTTPS for the camera (--ssl-certfile)"))
+    server = server_for(web_app, log_level, ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
+                        ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
+    server.run(sockets=[sock])

@@ -1,0 +1,224 @@
+"""Images and videos in: the one place that decodes them, with the same limits for every app.
+
+``ferlab predict`` (files), ``ferlab live`` (a video or a camera) and the web app (uploaded bytes) all
+decode through :func:`decode_image` / :func:`open_video`, so an image refused by one is refused by all:
+
+- an image is read from its header first: not an image (or a format outside ``formats``) -> 415; more
+  than ``max_pixels`` pixels -> 413, before any pixel is decoded (a 20000x20000 PNG would take 1.2 GB);
+  a truncated or corrupt image -> 400 (OpenCV's ``imread`` would return the decoded part silently,
+  ``imdecode`` refuses it);
+- a video must have a video extension and be opened by OpenCV's FFmpeg backend (OpenCV's other backends
+  open a text file as an "image sequence").
+
+This module imports OpenCV and Pillow lazily: the command line reads its constants at start-up.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ferlab.errors import FerlabError
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".gif"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"})
+WEB_IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")  # what a browser sends; the web app takes these only
+DEFAULT_MAX_PIXELS = 50_000_000  # a 50-megapixel phone photo
+DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a 50-megapixel phone JPEG is 10-20 MB
+
+
+class ImageError(Exception):
+    """An image ferlab refuses: ``status`` is the HTTP code the web app answers (400, 413 or 415)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def media_kind(path: Path) -> str | None:
+    """"image" or "video" by extension, else None."""
+    suffix = path.suffix.lower()
+    return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 formats: tuple[str, ...] | None = None) -> np.ndarray:
+    """Image bytes -> BGR uint8; raises :class:`ImageError` (see the module doc). JPEG EXIF orientation
+    is applied (the width and height are the upright image's). ``formats``: Pillow format names allowed
+    (None: any that Pillow recognises)."""
+    import cv2
+    from PIL import Image, UnidentifiedImageError
+
+    allowed = ", ".join(formats) if formats else "an image format Pillow reads"
+    try:
+        with Image.open(io.BytesIO(data)) as image:  # reads the header only
+            fmt, (width, height) = image.format, image.size
+    except Image.DecompressionBombError:
+        raise ImageError(413, f"image has too many pixels (over the limit of {max_pixels:,})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise ImageError(415, f"not an image: send {allowed.replace(', ', ' / ')} data") from None
+    if formats is not None and fmt not in formats:
+        raise ImageError(415, f"{fmt} images are not supported: send {', '.join(formats)}")
+    if width * height > max_pixels:
+        raise ImageError(413, f"image is {width}x{height} = {width * height:,} pixels, over the limit of "
+                              f"{max_pixels:,}; send a smaller image")
+    frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if frame is None and fmt not in ("JPEG", "PNG", "WEBP", "BMP", "TIFF"):  # GIF and others OpenCV lacks
+        frame = _decode_with_pillow(data)
+    if frame is None:
+        raise ImageError(400, f"{fmt} image could not be decoded (truncated or corrupt)")
+    return frame
+
+
+def _decode_with_pillow(data: bytes) -> np.ndarray | None:
+    import cv2
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)
+    except (OSError, ValueError):
+        return None
+
+
+def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A BGR uint8 image from a file; anything :func:`decode_image` refuses is one error line naming it."""
+    path = Path(path)
+    try:
+        return decode_image(path.read_bytes(), max_pixels)
+    except ImageError as exc:
+        fix = ("resize it, or raise --max-pixels" if exc.status == 413
+               else "remove it or convert it to PNG/JPEG")
+        raise FerlabError(f"{path}: {exc}; {fix}") from None
+    except OSError as exc:
+        raise FerlabError(f"{path}: cannot read it ({exc.strerror}); check the path and its permissions") from None
+
+
+def check_image_header(path: Path) -> None:
+    """Fail early (before a model loads) on a file whose header no image decoder recognises."""
+    from PIL import Image
+
+    try:
+        with Image.open(path):
+            return
+    except Exception:  # noqa: BLE001  (any decoder failure means the same thing to the user)
+        raise FerlabError(f"{path}: not a readable image (empty, corrupt or another kind of file); "
+                          f"remove it or convert it to PNG/JPEG") from None
+
+
+# ------------------------------------------------------------------------------------------------ videos
+def open_video(path: str | os.PathLike, option: str = ""):
+    """A ``cv2.VideoCapture`` on a video file (FFmpeg backend); an error line names ``option`` and the path."""
+    import cv2
+
+    path = Path(path)
+    where = f"{option} {path}".strip()
+    if not path.is_file():
+        raise FerlabError(f"{where}: no such video file; give a video file" + (" or a camera index (0)" if option else ""))
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise FerlabError(f"{where}: not a video file by its extension; give one of {', '.join(sorted(VIDEO_SUFFIXES))}")
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not cap.isOpened():
+        cap.release()
+        raise FerlabError(f"{where}: OpenCV cannot open this video (unknown codec or not a video); "
+                          f"convert it, e.g. ffmpeg -i {path.name} out.mp4")
+    return cap
+
+
+def open_camera(index: int):
+    """A ``cv2.VideoCapture`` on camera ``index``."""
+    import cv2
+
+    cap = cv2.VideoCapture(index)
+    if not cap.isOpened():
+        cap.release()
+        raise FerlabError(f"--source {index}: cannot open camera {index}; check that it is connected and free, "
+                          f"or give a video file")
+    return cap
+
+
+def video_frame_count(path: Path) -> int:
+    """The container's frame count (0 when it does not say); an unopenable video is an error."""
+    import cv2
+
+    cap = open_video(path)
+    try:
+        return max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+    finally:
+        cap.release()
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    path: Path
+    kind: str  # "image" or "video"
+    frames: int  # frames to analyse (1 for an image; an estimate for a video: containers may miscount)
+
+
+def collect_media(paths, every: int = 1) -> list[MediaFile]:
+    """Files to analyse, in the order given, folders expanded recursively (sorted; hidden entries skipped).
+
+    A missing path, a file that is neither an image nor a video by extension, an image whose header no
+    decoder recognises, a folder without any, and a video OpenCV cannot open are errors (one line naming
+    the path).
+    """
+    found: list[MediaFile] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise FerlabError(f"{path}: no such file or folder; give images, videos or folders of them")
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and media_kind(p)
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not files:
+                raise FerlabError(f"{path}: no image or video files inside (looked for "
+                                  f"{', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))})")
+        else:
+            if media_kind(path) is None:
+                raise FerlabError(f"{path}: not an image or video file by its extension; give "
+                                  f"{', '.join(sorted(IMAGE_SUFFIXES))} images or "
+                                  f"{', '.join(sorted(VIDEO_SUFFIXES))} videos")
+            files = [path]
+        for f in files:
+            if media_kind(f) == "image":
+                check_image_header(f)
+                found.append(MediaFile(f, "image", 1))
+            else:
+                found.append(MediaFile(f, "video", math.ceil(max(video_frame_count(f), 1) / every)))
+    return found
+
+
+def iter_frames(media: MediaFile, every: int = 1,
+                max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[tuple[int, float | None, np.ndarray]]:
+    """(frame index, time in seconds or None for an image, BGR frame) for every ``every``-th frame."""
+    if media.kind == "image":
+        yield 0, None, read_image(media.path, max_pixels)
+        return
+    import cv2
+
+    cap = open_video(media.path)
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        index = 0
+        while True:
+            if index % every:
+                if not cap.grab():
+                    break
+            else:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                seconds = index / fps if fps > 0 else cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                yield index, round(float(seconds), 4), frame
+            index += 1
+        if index == 0:
+            raise FerlabError(f"{media.path}: no frame could be decoded; the video is empty or its codec is "
+                              f"not supported by OpenCV (convert it, e.g. to mp4)")
+    finally:
+        cap.release()

@@ -1,0 +1,150 @@
+"""The web app behind ``ferlab serve``: a page for the camera and still images, a JSON API and a WebSocket.
+
+- ``GET /``: one offline page (``static/``): opens the device camera, streams JPEG frames over the
+  WebSocket (:mod:`~ferlab.deploy.web.protocol`) and draws boxes, labels and emotion bars; also uploads a
+  still image to ``/api/predict``.
+- ``POST /api/predict``: an image (multipart field ``file``, or the raw body with an ``image/*`` content
+  type) -> ``{width, height, faces: [{box, score, label, confidence, probabilities}], timings_ms}``.
+- ``GET /api/health``: model path, backend, classes, detector and limits.
+- ``GET /docs``: the OpenAPI docs, with Swagger UI served from the installed ``swagger-ui-bundle``
+  package (no CDN: the app works on a network without internet).
+
+Limits: uploads and frames over ``max_upload_bytes`` (declared and streamed) or ``max_pixels`` (read from
+the image header, before decoding) -> 413; not a JPEG, PNG, WebP or BMP image -> 415 (one decoder for
+every app: :func:`ferlab.deploy.media.decode_image`). Every HTTP error body, the framework's own 404, 405
+and 422 included, is ``{"error": message, "status": code}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ferlab.deploy.detection import FaceDetector
+from ferlab.deploy.formats.base import FaceClassifier
+from ferlab.deploy.media import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES, ImageError
+from ferlab.deploy.web.engine import DEFAULT_ANALYSIS_SIDE, Engine
+from ferlab.deploy.web.protocol import FrameStream
+from ferlab.deploy.web.uploads import read_upload
+from ferlab.face import blank_faces
+
+STATIC = Path(__file__).resolve().parent / "static"
+# The page loads nothing from other origins: it works offline, and this header makes sure it stays so.
+PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob: mediastream:; "
+            "connect-src 'self'; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'")
+PREDICT_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary"}}}},
+    "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+    "image/png": {"schema": {"type": "string", "format": "binary"}}}},
+    "responses": {"413": {"description": "Too many bytes or pixels"},
+                  "415": {"description": "Not a JPEG, PNG, WebP or BMP image"}}}
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status)
+
+
+def create_app(classifier: FaceClassifier, detector_factory: Callable[[], FaceDetector], *,
+               max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
+               workers: int | None = None, max_batch: int = 32, analysis_side: int = DEFAULT_ANALYSIS_SIDE,
+               warmup: bool = True) -> FastAPI:
+    """The FastAPI app serving ``classifier`` with a detector made by ``detector_factory`` in each worker thread.
+
+    ``max_upload_bytes`` bounds a still image and a WebSocket frame; ``max_pixels`` their width x height;
+    ``workers`` is the number of frame threads (default: the CPU count, 2 to 8). ``warmup`` classifies one
+    blank face first, so the first request does not pay the model's start-up.
+    """
+    detector_name = detector_factory().name  # fails here, not on the first request, when the detector cannot load
+    engine = Engine(classifier, detector_factory, max_pixels=max_pixels, workers=workers, max_batch=max_batch,
+                    analysis_side=analysis_side)
+    if warmup:
+        classifier.predict(blank_faces(1))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        engine.start()
+        try:
+            yield
+        finally:
+            engine.close()
+
+    app = FastAPI(title="ferlab", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Facial expression recognition: detect faces in an image and classify each one. "
+                              "The page at / streams the camera over the WebSocket /ws.")
+    app.state.engine = engine
+    app.state.limits = {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels}
+    _add_error_handlers(app)
+    _add_docs(app)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP,
+                                                            "Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/api/health", summary="Model, backend, classes, detector and limits")
+    async def health() -> dict:
+        return {"status": "ok", "model": str(classifier.path), "backend": classifier.backend,
+                "classes": list(classifier.classes), "detector": detector_name, **app.state.limits,
+                "workers": engine.workers, "classifier_calls": engine.batcher.calls,
+                "faces_classified": engine.batcher.faces}
+
+    @app.post("/api/predict", summary="Detect and classify the faces in one image", openapi_extra=PREDICT_BODY)
+    async def predict(request: Request, whole_image: bool = False):
+        """The faces in an image, largest first: box ``[x, y, w, h]`` in the image's pixels, detector score,
+        top label, its probability and every class's probability; plus the image's size and timings (ms).
+
+        Send the image as the multipart field ``file``, or as the raw body with an ``image/*`` content type.
+        ``whole_image=true``: the image is already a face crop (such as FER2013's 48x48 faces, in which the
+        detector often finds nothing): classify all of it as one face.
+        """
+        try:
+            return await engine.run(await read_upload(request, max_upload_bytes), whole_image)
+        except ImageError as exc:
+            return error_response(exc.status, str(exc))
+
+    @app.websocket("/ws")
+    async def stream(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await FrameStream(websocket, engine, max_upload_bytes).serve()
+
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """The framework's own errors (unknown path 404, wrong method 405, bad query 422) in the documented form."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = {404: "not found: see /docs for the API", 405: "method not allowed: see /docs for the API"}
+        return error_response(exc.status_code, message.get(exc.status_code, str(exc.detail)))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())) or "request"
+        return error_response(422, f"{where}: {first.get('msg', 'invalid request')}")
+
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the installed swagger-ui-bundle package (Apache-2.0), not a CDN."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="ferlab API",
+                                   swagger_js_url="docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="docs-assets/favicon-32x32.png")

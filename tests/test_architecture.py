@@ -1,0 +1,72 @@
+"""The architecture as checked facts: layering and acyclic imports (import-linter contracts in
+pyproject.toml), one owner of the face size, and registries that the command line reads."""
+
+from __future__ import annotations
+
+import io
+import tokenize
+from contextlib import redirect_stdout
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+SRC = REPO / "src" / "ferlab"
+
+
+def test_import_contracts_are_kept():
+    """Layers (cli on top, imported by nothing; deploy apps over the pipeline over detectors and formats)
+    and no import cycle between sibling modules anywhere (pyproject.toml's [tool.importlinter])."""
+    from importlinter.cli import lint_imports
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = lint_imports(config_filename=str(REPO / "pyproject.toml"), no_cache=True)
+    report = out.getvalue()
+    print(report[report.find("Contracts"):])
+    assert code == 0, report
+    assert "3 kept, 0 broken" in report
+
+
+def test_only_the_face_module_states_the_face_size():
+    """48 appears as a number in ferlab.face alone; every other module reads FACE_SIZE / FACE_SHAPE."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        with path.open("rb") as fh:
+            for tok in tokenize.tokenize(fh.readline):
+                if tok.type == tokenize.NUMBER and tok.string in ("48", "48.0", "2304"):
+                    found.append(f"{path.relative_to(SRC)}:{tok.start[0]}")
+    assert len(found) == 1 and found[0].startswith("face.py:"), found
+
+
+@pytest.mark.parametrize("command, registry_module, registry", [
+    ("predict", "ferlab.deploy.detection", "DETECTORS"),
+    ("live", "ferlab.deploy.detection", "DETECTORS"),
+    ("serve", "ferlab.deploy.detection", "DETECTORS"),
+    ("export", "ferlab.deploy.formats", "FORMATS"),
+    ("live", "ferlab.deploy.formats", "FORMATS"),
+])
+def test_cli_help_lists_every_registered_choice(command, registry_module, registry):
+    """A detector or format registered in the library shows up in the command's help without a CLI edit."""
+    import importlib
+
+    from typer.testing import CliRunner
+
+    from ferlab.cli import app
+
+    entries = getattr(importlib.import_module(registry_module), registry)
+    names = [n for n in entries.names() if registry != "FORMATS" or command != "export" or entries.get(n).exportable]
+    text = " ".join(CliRunner().invoke(app, [command, "--help"], terminal_width=200).output.split())
+    missing = [n for n in names if n not in text]
+    assert not missing, f"{command} --help does not mention {missing}"
+
+
+def test_help_keeps_bracketed_words():
+    """Help texts are plain text: '[model], [train]' are not eaten as Rich markup."""
+    from typer.testing import CliRunner
+
+    from ferlab.cli import app
+
+    text = CliRunner().invoke(app, ["train", "--help"], terminal_width=200).output
+    assert "data, [model], [train], optional preset" in " ".join(text.split())
