@@ -277,3 +277,50 @@ def test_yunet_errors_are_one_line(tmp_path):
     assert str(garbage) in str(err.value) and "\n" not in str(err.value)
     with pytest.raises(FerlabError, match="unknown detector"):
         make_detector("mtcnn")
+
+
+def _registered_detectors():
+    from ferlab.deploy.detection import DETECTORS
+
+    return DETECTORS.names()
+
+
+@pytest.mark.parametrize("name", _registered_detectors())
+def test_every_registered_detector_keeps_the_interface(name):
+    """Every detector in the registry (a new one is tested here without an edit): made by name (or, when it
+    needs a model file, refused without one in one line), boxes inside the frame, largest first, and crops
+    of the 48x48 face contract."""
+    from ferlab.deploy.detection import DETECTORS, Face, crop_face, make_detector
+    from ferlab.errors import FerlabError
+    from ferlab.face import FACE_SIZE
+
+    spec = DETECTORS.get(name)
+    if spec.model_file is not None:  # no model files offline (yunet): the error is what can be checked here
+        with pytest.raises(FerlabError, match=f"--detector {name} needs --detector-model"):
+            make_detector(name)
+        return
+    detector = make_detector(name)
+    assert detector.name == name and 0.0 <= detector.margin < 0.5
+    rng = np.random.default_rng(3)
+    frame = background("noise", rng)
+    face = cv2.resize(cv2.GaussianBlur(rng.integers(0, 255, (48, 48)).astype(np.uint8), (5, 5), 0), (48, 48))
+    paste_face(frame, face, 200, 120, 200)
+    faces = detector.detect(frame)
+    assert all(isinstance(f, Face) for f in faces)
+    assert [f.area for f in faces] == sorted((f.area for f in faces), reverse=True)
+    for f in faces:
+        assert 0 <= f.x < FRAME_SHAPE[1] and 0 <= f.y < FRAME_SHAPE[0] and f.w > 0 and f.h > 0
+        crop = crop_face(frame, f, detector.margin)
+        assert crop.shape == (FACE_SIZE, FACE_SIZE) and crop.dtype == np.uint8
+    assert detector.largest(frame) == faces[:1]
+
+
+def test_whole_image_detector_takes_the_image_as_it_is():
+    """For folders of face crops: the whole image is the face, framed as it is (no margin)."""
+    from ferlab.deploy.detection import crop_face, make_detector
+
+    crop = np.random.default_rng(0).integers(0, 255, (48, 48)).astype(np.uint8)
+    detector = make_detector("whole")
+    (face,) = detector.detect(crop)
+    assert face.box == (0, 0, 48, 48)
+    np.testing.assert_array_equal(crop_face(crop, face, detector.margin), crop)

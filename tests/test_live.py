@@ -212,14 +212,17 @@ def ferlab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           cwd=cwd, timeout=300)
 
 
-@pytest.mark.parametrize("case", ["missing-source", "out-exists", "smoothing", "out-extension", "backend"])
+@pytest.mark.parametrize("case", ["missing-source", "text-source", "out-exists", "smoothing", "out-extension", "backend"])
 def test_live_bad_input_is_one_line(case, tmp_path):
     video = tmp_path / "v.avi"
     write_video(video, [np.zeros((48, 64, 3), np.uint8)] * 2)
     (tmp_path / "run").mkdir()
     (tmp_path / "a.mp4").write_bytes(b"keep")
+    (tmp_path / "notes.txt").write_text("remember the milk\n" * 11)
     args, needle = {
         "missing-source": (["--source", str(tmp_path / "nope.mp4")], "nope.mp4"),
+        # OpenCV's image-sequence backend used to play a text file as an 11-frame video
+        "text-source": (["--source", str(tmp_path / "notes.txt")], "notes.txt: not a video file"),
         "out-exists": (["--out", str(tmp_path / "a.mp4")], "already exists"),
         "smoothing": (["--smoothing", "0"], "--smoothing"),
         "out-extension": (["--out", str(tmp_path / "a.gif")], "--out"),

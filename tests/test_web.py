@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -112,6 +113,26 @@ def test_page_and_docs_are_served(client):
     assert "http://" not in page.text.replace("http://localhost", "") and "https://" not in page.text
     assert client.get("/docs").status_code == 200
     assert "/api/predict" in client.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize("method, path, status", [("get", "/nope", 404), ("get", "/api/predict", 405),
+                                                  ("post", "/api/predict?whole_image=maybe", 422)])
+def test_framework_errors_have_the_documented_body(client, method, path, status):
+    """Unknown paths, wrong methods and bad query values answer {"error", "status"} like every other error."""
+    response = getattr(client, method)(path)
+    body = response.json()
+    assert response.status_code == status and set(body) == {"error", "status"} and body["status"] == status, body
+    assert isinstance(body["error"], str) and body["error"]
+
+
+def test_docs_load_nothing_from_other_origins(client):
+    """Swagger UI comes from the installed swagger-ui-bundle package, so /docs works without internet."""
+    page = client.get("/docs")
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+    assert urls and not [u for u in urls if u.startswith(("http:", "https:", "//"))], urls
+    for asset in ("docs-assets/swagger-ui-bundle.js", "docs-assets/swagger-ui.css"):
+        assert asset in page.text and client.get(f"/{asset}").status_code == 200
 
 
 def test_predict_returns_the_face_with_the_models_label(client, scene, classifier):
@@ -295,6 +316,9 @@ def test_browser_live_camera_and_still_image(served, scene, tmp_path):
             page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
             page.goto(served + "/")
             page.locator("#bars .bar").nth(4).wait_for()  # /api/health answered: one bar per class
+            # The camera hint is one line of text (its words and the bold button name used to stack as grid cells).
+            assert page.evaluate("(() => { const s = document.querySelector('#camera-hint > span');"
+                                 " return s !== null && s.getClientRects().length === 1; })()")
             started = time.perf_counter()
             page.click("#start")
             page.wait_for_selector("#live-faces li[data-label]", timeout=10_000)

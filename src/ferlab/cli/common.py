@@ -16,13 +16,15 @@ from ferlab.deploy.formats import model_file_words
 from ferlab.errors import FerlabError
 
 
-def _console(stream) -> Console:
+def _console(stderr: bool) -> Console:
     # Tables and messages keep their width when piped (CI logs): Rich's 80-column default squeezes them.
-    return Console(file=stream, width=None if stream.isatty() else 160)
+    # The stream itself is looked up on each write (stderr=True / no file), so test runners can capture it.
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 160)
 
 
-console = _console(sys.stderr)  # progress, messages, summaries beside a table on stdout
-out_console = _console(sys.stdout)  # results
+console = _console(stderr=True)  # progress, messages, summaries beside a table on stdout
+out_console = _console(stderr=False)  # results
 
 # ------------------------------------------------------------------------------------------ shared options
 ModelOption = Annotated[Path | None, typer.Option(help=f"The model: {model_file_words()}.")]
