@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -118,7 +120,19 @@ def test_protocol_file_with_unknown_class(tmp_path):
 def test_bad_option_value_names_the_option(tmp_path):
     out = tmp_path / "out"
     r = ferlab("data", "prepare", "--split", "random", "--out", str(out), cwd=tmp_path)
-    assert_clean_failure(r, out, "--split", "'paper', 'official' or 'stratified'")
+    assert_clean_failure(r, out, "--split", "'paper', 'official', 'stratified' or 'test'")
+
+
+def assert_refused(result, *needles: str) -> None:
+    """One ``error:`` line naming ``needles``, exit 2 (for failures that leave an existing --out in place)."""
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+SMALL = ("--source", "synthetic", "--synthetic-per-class", "10", "--split", "stratified")  # 60 images, about a second
 
 
 def test_existing_output_is_never_replaced_without_overwrite(tmp_path):
@@ -152,3 +166,133 @@ def test_user_protocol_and_any_image_folder(tmp_path):
     assert data.images.shape == (40, 48, 48)
     assert data.meta["totals"] == {"train": 28, "val": 4, "test": 8}
     assert set(data.manifest["conversion"]) == {"RGB->L; centre crop 90x120->90x90; resize 90->48"}
+
+
+def test_overwrite_refuses_a_directory_that_is_not_a_prepared_data_set(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("user's file")
+    r = ferlab("data", "prepare", *SMALL, "--out", str(out), "--overwrite", cwd=tmp_path)
+    assert_refused(r, f"--out {out}", "not a prepared data set", "mine.txt", "choose another --out")
+    assert [p.name for p in out.iterdir()] == ["mine.txt"] and (out / "mine.txt").read_text() == "user's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], "nothing else written or left behind"
+
+
+def test_overwrite_refuses_a_file_and_a_prepared_set_holding_a_users_file(tmp_path):
+    file = tmp_path / "out.txt"
+    file.write_text("user's file")
+    r = ferlab("data", "prepare", *SMALL, "--out", str(file), "--overwrite", cwd=tmp_path)
+    assert_refused(r, f"--out {file}", "not a directory")
+    assert file.read_text() == "user's file" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+    out = tmp_path / "out"
+    assert ferlab("data", "prepare", *SMALL, "--out", str(out), cwd=tmp_path).returncode == 0
+    (out / "notes.txt").write_text("user's notes")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    r = ferlab("data", "prepare", *SMALL, "--seed", "1", "--out", str(out), "--overwrite", cwd=tmp_path)
+    assert_refused(r, f"--out {out}", "notes.txt")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_overwrite_replaces_a_prepared_data_set_or_an_empty_directory(tmp_path):
+    from ferlab.data.prepare import PreparedData
+
+    out = tmp_path / "out"
+    assert ferlab("data", "prepare", *SMALL, "--out", str(out), cwd=tmp_path).returncode == 0
+    first = PreparedData(out).fingerprint
+    assert ferlab("data", "info", str(out), cwd=tmp_path).returncode == 0  # adds montage.png: still ferlab's own
+    r = ferlab("data", "prepare", *SMALL, "--seed", "1", "--out", str(out), "--overwrite", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert PreparedData(out).fingerprint != first
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = ferlab("data", "prepare", *SMALL, "--out", str(empty), "--overwrite", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert PreparedData(empty).meta["totals"]["test"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "out"], "no temporary or old copies left"
+
+
+def test_prepared_directory_follows_the_umask(tmp_path):
+    """Files and the directory get what mkdir/open would give under the umask (mkdtemp alone gives 0700)."""
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "ferlab.cli", "data", "prepare", *SMALL, "--out", str(out)],
+                       check=False, capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                       preexec_fn=lambda: os.umask(0o027))
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o750
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {
+        "images.npy": 0o640, "manifest.csv": 0o640, "data.json": 0o640}
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_existing_output_is_checked_before_the_source_is_loaded(tmp_path, overwrite):
+    """A wrong --out fails at once, not after loading (minutes for FER2013): here the load itself would fail."""
+    csv = tmp_path / "fer2013.csv"
+    csv.write_text("emotion,pixels,Usage\n0,1 2 3,Training\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("user's file")
+    r = ferlab("data", "prepare", "--source", str(csv), "--out", str(out), *(["--overwrite"] if overwrite else []),
+               cwd=tmp_path)
+    assert_refused(r, f"--out {out}", "mine.txt" if overwrite else "--overwrite")
+    assert "pixels" not in r.stderr
+    assert (out / "mine.txt").read_text() == "user's file"
+
+
+def test_empty_class_after_skip_bad_is_a_warning_recorded_in_data_json(tmp_path):
+    """Every test/sad file unreadable: the set is still usable (train and the other classes are fine), but a
+    model trained and scored on it never is on 'sad' -- the user must hear about it."""
+    root = make_folder(tmp_path / "faces", n=6)
+    for f in (root / "test" / "sad").iterdir():
+        f.write_bytes(b"not an image")
+    proto = tmp_path / "three.toml"
+    proto.write_text('classes = ["angry", "happy", "sad"]\n[map]\nangry = "angry"\nhappy = "happy"\nsad = "sad"\n')
+    out = tmp_path / "out"
+    r = ferlab("data", "prepare", "--source", str(root), "--protocol", str(proto), "--split", "official", "--skip-bad",
+               "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1, r.stderr
+    for needle in ("test", "'sad'", "6 unreadable file(s)", "--skip-bad"):
+        assert needle in warnings[0], (needle, warnings[0])
+    from ferlab.data.prepare import PreparedData
+
+    data = PreparedData(out)
+    assert data.meta["counts"]["test"] == {"angry": 6, "happy": 6, "sad": 0}
+    assert data.meta["counts"]["train"] == {"angry": 5, "happy": 5, "sad": 5}  # 1 of 6 each carved off to val
+    assert data.meta["warnings"] == [warnings[0].removeprefix("warning: ")]
+    r = ferlab("data", "info", str(out), cwd=tmp_path)
+    assert r.returncode == 0 and warnings[0] in r.stderr.splitlines(), r.stderr
+
+
+def test_no_warning_when_every_class_is_in_every_split(tmp_path):
+    out = tmp_path / "out"
+    r = ferlab("data", "prepare", *SMALL, "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0 and not [line for line in r.stderr.splitlines() if line.startswith("warning")], r.stderr
+    from ferlab.data.prepare import PreparedData
+
+    assert PreparedData(out).meta["warnings"] == []
+
+
+def test_empty_train_split_is_a_warning_pointing_at_split_test(tmp_path):
+    out = tmp_path / "out"
+    r = ferlab("data", "prepare", *SMALL, "--test-fraction", "0.99", "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning: ")]
+    assert any("train split is empty" in w and "--split test" in w for w in warnings), r.stderr
+
+
+def test_empty_test_split_is_refused(tmp_path):
+    """No test image at all: nothing could score a model on the set, so nothing is written."""
+    root = tmp_path / "faces"
+    rng = np.random.default_rng(0)
+    for c in ("angry", "happy"):
+        (root / c).mkdir(parents=True)
+        for i in range(2):  # round(0.2 x 2) = 0 test images per class
+            Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8), "L").save(root / c / f"{i}.png")
+    proto = tmp_path / "two.toml"
+    proto.write_text('classes = ["angry", "happy"]\n[map]\nangry = "angry"\nhappy = "happy"\n')
+    out = tmp_path / "out"
+    r = ferlab("data", "prepare", "--source", str(root), "--protocol", str(proto), "--split", "stratified",
+               "--out", str(out), cwd=tmp_path)
+    assert_clean_failure(r, out, "test split", "--test-fraction")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -19,7 +20,7 @@ OPTION_OF_FIELD = {"kind": "split", "near_duplicate_threshold": "near-dup-thresh
 def data_prepare(
     source: Annotated[str, typer.Option(help="Image folder, fer2013.csv / icml_face_data.csv, or 'synthetic'.")] = "synthetic",
     protocol: Annotated[str, typer.Option(help="fer7, paper5, ferplus8, or a protocol .toml file.")] = "paper5",
-    split: Annotated[str, typer.Option(help="paper (balanced per class), official (source's own), or stratified.")] = "paper",
+    split: Annotated[str, typer.Option(help="paper (balanced per class), official (source's own), stratified, or test (every image to test: an evaluation-only set for 'ferlab evaluate RUN --data DIR').")] = "paper",
     train_per_class: Annotated[int, typer.Option(help="paper split: training images per class.")] = 1500,
     test_per_class: Annotated[int, typer.Option(help="paper split: test images per class.")] = 1000,
     val_fraction: Annotated[float, typer.Option(help="Validation share (of the training part; paper split: of train_per_class, drawn besides it).")] = 0.1,
@@ -38,7 +39,7 @@ def data_prepare(
     """Load a source, apply a protocol and a leak-free split, and write images.npy + manifest.csv + data.json."""
     from pydantic import ValidationError
 
-    from ferlab.data.prepare import PrepareConfig, load_faces, prepare
+    from ferlab.data.prepare import PrepareConfig, check_out, load_faces, prepare
     from ferlab.data.protocols import get_protocol
     from ferlab.data.splits import SplitConfig
 
@@ -56,13 +57,21 @@ def data_prepare(
     if out is None:
         stem = Path(source).stem if source != "synthetic" else "synthetic"
         out = Path("prepared") / f"{stem}-{protocol}-{split}-seed{seed}{'-leaky' if allow_leaks else ''}"
+    check_out(out, overwrite)  # before the load, which takes minutes for FER2013
     with progress_bar(f"loading {source}") as progress:
         faces = load_faces(cfg, progress)
     data = prepare(cfg, out, overwrite=overwrite, faces=faces)
     if faces.notes.get("skipped"):
         console.print(f"skipped {len(faces.notes['skipped'])} unreadable file(s): " + ", ".join(faces.notes["skipped"][:20]))
     print_prepared(data)
+    print_warnings(data.meta)
     console.print(f"wrote {out}")
+
+
+def print_warnings(meta: dict) -> None:
+    # Plain print, like errors: one unwrapped line each, and no Rich markup read into class names.
+    for warning in meta.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 @app.command("info")
@@ -80,6 +89,7 @@ def data_info(
         data = PreparedData(path)
         print_prepared(data)
         print_duplicates(data.meta["source_duplicates"])
+        print_warnings(data.meta)
         out = write_montage(data.images, list(data.manifest["label"]), list(data.classes), montage or path / "montage.png")
     else:
         from ferlab.data.sources import load_source

@@ -22,11 +22,13 @@ from ferlab.data.duplicates import duplicate_statistics
 from ferlab.data.faceset import FaceSet
 from ferlab.data.protocols import Protocol, get_protocol
 from ferlab.data.sources import Progress, load_source
-from ferlab.data.splits import SPLITS, SplitConfig, assign_splits, origin_roles
+from ferlab.data.splits import SPLITS, SplitConfig, assign_splits, expected_splits, origin_roles
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_dir, read_json
 
 FORMAT_VERSION = 1
+PREPARED_FILES = ("images.npy", "manifest.csv", "data.json")
+OWN_FILES = {*PREPARED_FILES, "montage.png"}  # what ferlab writes into a prepared directory (data info: the montage)
 
 
 class PrepareConfig(BaseModel):
@@ -45,18 +47,56 @@ class PrepareConfig(BaseModel):
 
 def load_faces(cfg: PrepareConfig, progress: Progress | None = None) -> FaceSet:
     """The source's faces, relabelled with FER+ when asked."""
-    faces = load_source(cfg.source, skip_bad=cfg.skip_bad, synthetic_per_class=cfg.synthetic_per_class,
-                        progress=progress)
+    # Option checks first: loading FER2013 takes minutes.
     wants_ferplus = cfg.labels == "ferplus" or (cfg.protocol == "ferplus8" and cfg.labels != "original")
     if cfg.labels not in ("original", "ferplus"):
         raise FerlabError(f"--labels {cfg.labels!r}: choose 'original' or 'ferplus'")
+    if wants_ferplus and not cfg.ferplus:
+        raise FerlabError("--labels ferplus needs --ferplus PATH (fer2013new.csv for a CSV source, fer2013_jpg_to_ferplus.csv for an image folder)")
+    faces = load_source(cfg.source, skip_bad=cfg.skip_bad, synthetic_per_class=cfg.synthetic_per_class,
+                        progress=progress)
     if wants_ferplus:
-        if not cfg.ferplus:
-            raise FerlabError("--labels ferplus needs --ferplus PATH (fer2013new.csv for a CSV source, fer2013_jpg_to_ferplus.csv for an image folder)")
         from ferlab.data.ferplus import attach_ferplus
 
         faces = attach_ferplus(faces, cfg.ferplus)
     return faces
+
+
+def check_out(out: str | os.PathLike, overwrite: bool = False) -> None:
+    """Refuse an ``out`` that :func:`prepare` may not write; cheap, so callers run it before loading a source.
+
+    ``overwrite`` replaces the directory wholesale, so it may replace only what ferlab made: a prepared data
+    set holding nothing else, or an empty directory. Anything else is the user's and stays untouched.
+    """
+    out = Path(out)
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_symlink() or not out.is_dir():  # replacing a link would not touch what it points to
+        raise FerlabError(f"--out {out}: exists and is not a directory; choose another --out")
+    entries = sorted(p.name for p in out.iterdir())
+    if entries and not _is_prepared(out):
+        raise FerlabError(f"--out {out}: exists and is not a prepared data set (holds {_some(entries)}); choose "
+                          f"another --out (--overwrite replaces only a prepared data set or an empty directory)")
+    foreign = [name for name in entries if name not in OWN_FILES]
+    if foreign:
+        raise FerlabError(f"--out {out}: holds {_some(foreign)} besides the prepared data set; move it away or "
+                          f"choose another --out")
+    if not overwrite:
+        raise FerlabError(f"--out {out}: already exists; choose another --out or pass --overwrite")
+
+
+def _is_prepared(path: Path) -> bool:
+    if not all((path / name).is_file() for name in PREPARED_FILES):
+        return False
+    try:
+        meta = json.loads((path / "data.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and "format_version" in meta  # any version: replacing an old one is the fix
+
+
+def _some(names: list[str], n: int = 3) -> str:
+    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
 def prepare(cfg: PrepareConfig, out: str | os.PathLike, *, overwrite: bool = False,
@@ -64,10 +104,10 @@ def prepare(cfg: PrepareConfig, out: str | os.PathLike, *, overwrite: bool = Fal
     """Load, map, split and write a prepared data set to ``out``; return it loaded.
 
     ``faces`` lets a caller that already loaded the source (e.g. to prepare several splits) skip reloading.
+    Classes missing from a split are listed in data.json's ``warnings`` (see :func:`coverage_warnings`).
     """
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise FerlabError(f"{out} already exists; choose another --out or pass --overwrite")
+    check_out(out, overwrite)
     protocol = get_protocol(cfg.protocol)
     faces = faces if faces is not None else load_faces(cfg, progress)
     result = assign_splits(faces, protocol, cfg.split)
@@ -92,6 +132,7 @@ def prepare(cfg: PrepareConfig, out: str | os.PathLike, *, overwrite: bool = Fal
     csv_bytes = manifest.to_csv(index=False, lineterminator="\n").encode()
     counts = {s: {c: int(((manifest["split"] == s) & (manifest["label"] == c)).sum()) for c in protocol.classes}
               for s in SPLITS}
+    warnings = coverage_warnings(counts, cfg, protocol, len(faces.notes.get("skipped") or ()), result.report)
     meta = {
         "format_version": FORMAT_VERSION,
         "ferlab_version": __version__,
@@ -101,15 +142,54 @@ def prepare(cfg: PrepareConfig, out: str | os.PathLike, *, overwrite: bool = Fal
         "counts": counts,
         "totals": {s: sum(counts[s].values()) for s in SPLITS},
         "dropped": result.report,
+        "warnings": warnings,
         "source_duplicates": duplicate_statistics(result.groups, origin_roles(faces.provenance),
                                                   faces.provenance["origin_label"].to_numpy(), faces.images),
         "fingerprint": hashlib.sha256(npy.getvalue() + csv_bytes).hexdigest()[:16],
     }
+    check_out(out, overwrite)  # again: the source may have taken minutes to load
     with atomic_dir(out, overwrite=overwrite) as tmp:
         (tmp / "images.npy").write_bytes(npy.getvalue())
         (tmp / "manifest.csv").write_bytes(csv_bytes)
         (tmp / "data.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return PreparedData(out)
+
+
+def coverage_warnings(counts: dict, cfg: PrepareConfig, protocol: Protocol, n_skipped: int, report: dict) -> list[str]:
+    """One line per split that lacks a class it should hold; an error when no image is left for test.
+
+    A class missing from a split is a warning, not an error: the set still serves its purpose (the other
+    classes train and score; a small corpus, or one for a cross-data-set check, may simply lack a class),
+    but that class is never learned or never scored, so the user must hear it (most often --skip-bad
+    dropped every file of it). So is an empty train or val split: the set still serves ``ferlab evaluate``.
+    No test image at all is an error: training, ``evaluate`` and the export parity check all score on
+    test, so nothing could use the set.
+    """
+    cause = f"; {n_skipped} unreadable file(s) were skipped with --skip-bad" if n_skipped else ""
+    if not sum(counts["test"].values()):
+        fix = {"stratified": "raise --test-fraction (a class of n images gives round(n x fraction) to test) or add images",
+               "official": "the source's test part has no usable image: check --source, --protocol and --test-part",
+               }.get(cfg.split.kind, "no usable image is left: check --source and --protocol")
+        kept = sum(sum(per_class.values()) for per_class in counts.values())
+        raise FerlabError(f"no image would go to the test split ({kept} kept of {report['images_in_source']} in the "
+                          f"source{cause}); {fix}")
+    expected = expected_splits(cfg.split)
+    warnings = []
+    for split in expected:
+        empty = [c for c in protocol.classes if counts[split][c] == 0]
+        if split == "val" and not sum(counts["train"].values()):
+            continue  # val is carved from train: said once, for train
+        if len(empty) == len(protocol.classes):
+            fix = ("no model can be trained on this set (for an evaluation-only set use --split test)" if split == "train"
+                   else "training needs validation images: raise --val-fraction or add images")
+            warnings.append(f"the {split} split is empty{cause}; {fix}")
+        elif empty:
+            role = {"train": "learned", "val": "validated", "test": "scored"}[split]
+            one = len(empty) == 1
+            warnings.append(f"no {split} images of class{'' if one else 'es'} {', '.join(map(repr, empty))} (protocol "
+                            f"{protocol.name}): {'it is' if one else 'they are'} never {role} on this set{cause}; add "
+                            f"images of {'it' if one else 'them'} or use a protocol without {'it' if one else 'them'}")
+    return warnings
 
 
 @dataclass
@@ -121,7 +201,7 @@ class PreparedData:
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
-        for name in ("images.npy", "manifest.csv", "data.json"):
+        for name in PREPARED_FILES:
             if not (self.path / name).is_file():
                 raise FerlabError(f"{self.path}: not a prepared data set (no {name}); make one with 'ferlab data prepare --out {self.path}'")
         if self.meta.get("format_version") != FORMAT_VERSION:

@@ -9,6 +9,8 @@
   alone); validation is a stratified ``val_fraction`` of the training part (or the source's own val).
 - ``stratified``: a stratified random ``test_fraction`` / ``val_fraction`` split, for sources without
   their own split (CK+, JAFFE, a folder of your photos).
+- ``test``: every image goes to test, none to train or val: an evaluation-only set (another corpus for a
+  cross-data-set check with ``ferlab evaluate RUN --data DIR``).
 
 Leak-free (default): pixel-identical images form a group; groups whose copies carry different labels,
 and blank (single-value, e.g. all-black) images, are dropped; every other group keeps one image, so no
@@ -38,7 +40,7 @@ SPLITS = ("train", "val", "test")
 class SplitConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["paper", "official", "stratified"] = "paper"
+    kind: Literal["paper", "official", "stratified", "test"] = "paper"
     train_per_class: int = Field(1500, ge=1)
     test_per_class: int = Field(1000, ge=1)
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
@@ -57,6 +59,15 @@ class SplitResult:
     hashes: np.ndarray    # pixel sha256 of every image in the FaceSet
     groups: np.ndarray    # duplicate-group id of every image in the FaceSet
     report: dict          # what was dropped and why
+
+
+def expected_splits(cfg: SplitConfig) -> tuple[str, ...]:
+    """The splits ``cfg`` means to fill with images of every class."""
+    if cfg.kind == "test":
+        return ("test",)
+    # paper draws round(val_fraction x train_per_class) val images per class; the others carve val from train.
+    has_val = round(cfg.val_fraction * cfg.train_per_class) > 0 if cfg.kind == "paper" else cfg.val_fraction > 0
+    return ("train", "val", "test") if has_val else ("train", "test")
 
 
 def origin_roles(provenance: pd.DataFrame) -> np.ndarray:
@@ -110,6 +121,8 @@ def assign_splits(faces: FaceSet, protocol: Protocol, cfg: SplitConfig) -> Split
         split = _paper(chosen, class_id, protocol, cfg, rng)
     elif cfg.kind == "official":
         split = _official(chosen, class_id, roles, cfg, rng)
+    elif cfg.kind == "test":
+        split = np.full(len(chosen), "test", dtype=object)
     else:
         split = _stratified(chosen, class_id, cfg, rng)
     take = split != ""
