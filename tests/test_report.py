@@ -111,7 +111,7 @@ HEADINGS = ["Table 1: no pooling (none)", "Table 2: max pooling (max)", "Table 3
             "Table 4: min pooling (min)", "Table 5: per-class metrics of the best trial",
             "Figure 9: test accuracy by backbone and pooling", "Figure 10: confusion matrix of the best trial",
             "Test accuracy heatmap (backbone x pooling)", "Significance: McNemar tests between poolings",
-            "Accuracy vs CPU latency", "Training curves", "Zero pooled features",
+            "Accuracy vs latency", "Training curves", "Zero pooled features",
             "Comparison with the published results", "Failed trials"]
 FIGURES = ["fig09_test_accuracy.png", "fig10_confusion_best.png", "heatmap_test_accuracy.png",
            "accuracy_vs_latency.png", "training_curves.png"]
@@ -180,8 +180,9 @@ def test_significance_matrix(report):
     assert len(sig) == 3 * 6  # 3 backbones x C(4, 2) pooling pairs
     assert sig["p_value"].between(0, 1).all()
     # densenet169 min failed in seed 1, so densenet169 is compared on seed 0 only.
-    assert set(sig.loc[sig.model == "densenet169", "seeds"].astype(str)) == {"0"}
-    assert set(sig.loc[sig.model == "resnet50", "seeds"]) == {"0 1"}
+    assert set(sig.loc[sig.model == "densenet169", "seed_values"].astype(str)) == {"0"}
+    assert set(sig.loc[sig.model == "resnet50", "seed_values"]) == {"0 1"}
+    assert set(sig.loc[sig.model == "resnet50", "n_seeds"]) == {2}
     assert "p vs avg" in report["markdown"].read_text()
 
 
@@ -197,6 +198,63 @@ def test_single_seed_two_sizes_without_history_or_latency(tmp_path):
     assert "Not available: " in md and "training_curves.png" not in md and "accuracy_vs_latency.png" not in md
     assert "None: every trial finished." in md
     assert "±" not in pd.read_csv(out["tables/table3_avg.csv"]).to_string()  # one seed: no spread shown
+
+
+def _md_table(md: str, heading: str) -> pd.DataFrame:
+    """The first Markdown table after ``heading``, as strings."""
+    lines = md[re.search(rf"^#+ {re.escape(heading)}$", md, re.MULTILINE).end():].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
+    rows = [[c.strip() for c in line.strip("|").split(" | ")] for line in itertools.takewhile(
+        lambda line: line.startswith("|"), lines[start:])]
+    return pd.DataFrame(rows[2:], columns=rows[0])
+
+
+def test_seeds_column_counts_seeds(report):
+    """"Seeds" is how many seeds (and which), never a bare seed value that reads as "0 seeds"."""
+    md, page = report["markdown"].read_text(), report["html"].read_text()
+    table4 = _md_table(md, "Table 4: min pooling (min)").set_index("Model")["Seeds"]
+    assert table4["densenet169"] == "1 (seed 0)" and table4["resnet50"] == "2 (0, 1)"
+    assert ">1 (seed 0)</td>" in page
+    csv = pd.read_csv(report["tables/table4_min.csv"], dtype={"seed_values": str}).set_index("model")
+    assert "seeds" not in csv.columns  # a bare "0" under "seeds" reads as a count
+    assert csv.loc["densenet169", ["n_seeds", "seed_values"]].tolist() == [1, "0"]
+    assert csv.loc["resnet50", ["n_seeds", "seed_values"]].tolist() == [2, "0 1"]
+    sig = _md_table(md, "Significance: McNemar tests between poolings").set_index(["Model", "Pooling"])["Seeds"]
+    assert sig[("densenet169", "max")] == "1 (seed 0)" and sig[("resnet50", "avg")] == "2 (0, 1)"
+
+
+def test_significance_accuracy_is_over_the_compared_seeds(report, study_dir):
+    """The accuracy beside the p-values is over the seeds those p-values compare (densenet169: seed 0 only,
+    as densenet169 + min failed in seed 1), not over every seed of the configuration."""
+    results = pd.read_csv(study_dir / "results.csv").set_index("trial_id")
+    sig = _md_table(report["markdown"].read_text(), "Significance: McNemar tests between poolings")
+    row = sig.set_index(["Model", "Pooling"]).loc[("densenet169", "max")]
+    assert row["Test acc (%)"] == f"{results.loc['densenet169-max-frozen-96px-s0', 'test_accuracy'] * 100:.2f}"
+    both = results.loc[["resnet50-max-frozen-96px-s0", "resnet50-max-frozen-96px-s1"], "test_accuracy"] * 100
+    resnet = sig.set_index(["Model", "Pooling"]).loc[("resnet50", "max"), "Test acc (%)"]
+    assert resnet == f"{both.mean():.2f} ± {both.std():.2f}"
+
+
+def test_latency_is_labelled_median(report):
+    """ferlab records the median of single-face calls (ferlab.evaluate.latency), on whatever device the trial
+    ran on: no caption, column or axis may call it a mean or a CPU time."""
+    md = report["markdown"].read_text()
+    caption = re.search(r"^\*Latency: (.*)\*$", md, re.MULTILINE).group(1)
+    assert "median" in caption and not re.search(r"\bmean\b[^.;]*\b(time|latency)", caption)
+    assert "CPU" not in md.split("## Accuracy vs")[1].split("\n## ")[0]
+    summary = pd.read_csv(report["tables/summary.csv"])
+    assert {"median_latency_ms_mean", "median_latency_ms_std"} <= set(summary.columns)
+    assert not [c for c in summary.columns if c.startswith("latency")]
+
+
+def test_latency_figure_axis_says_median(study_dir, monkeypatch):
+    from ferlab.report import figures, tables
+    from ferlab.report.study import load_study
+    drawn = []
+    monkeypatch.setattr(figures, "_png", lambda fig: drawn.append(fig) or b"\x89PNG")
+    figures.accuracy_vs_latency(tables.summary_table(load_study(study_dir), n_bootstrap=10))
+    ax = drawn[0].axes[0]
+    assert "median" in ax.get_xlabel() and "CPU" not in ax.get_xlabel() + ax.get_title()
 
 
 @pytest.mark.parametrize("damage, match", [

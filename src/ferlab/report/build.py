@@ -114,16 +114,18 @@ def _compose(study: Study) -> _Report:
                "Seeds are paired (seed s against seed s) over the seeds every pooling of the model finished; the p-value "
                "shown is the largest over those seeds (an intersection-union test), so '*' (p < 0.05) means the poolings "
                "differ in every seed. Not corrected for the several pairs per model."))
-    sig_display, sig_numeric = tables.significance_table(study, summary)
+    sig_display, sig_numeric = tables.significance_table(study)
     if sig_display.empty:
         r.add(Text("Not available: no model has two poolings with a common seed."))
     else:
         r.table(sig_display, sig_numeric, "significance.csv", everything)
 
-    r.add(Heading("Accuracy vs CPU latency"))
-    r.figure("accuracy_vs_latency.png", figures.accuracy_vs_latency(summary), "Test accuracy against CPU latency",
-             "Latency: mean CPU time per image as recorded by the study runner. " + everything,
-             unavailable="no trial recorded a CPU latency (the runner's latency_runs was 0).")
+    # Not "CPU": the runner times the model on whatever device the trial ran on, and does not record which.
+    r.add(Heading("Accuracy vs latency"))
+    r.figure("accuracy_vs_latency.png", figures.accuracy_vs_latency(summary), "Test accuracy against median latency",
+             "Latency: median time of one single-image call (after warm-up calls) as recorded per trial by the study "
+             "runner, on the device the trial ran on, then averaged over seeds. " + everything,
+             unavailable="no trial recorded a latency (the runner's latency_runs was 0).")
     r.add(Heading("Training curves"))
     r.figure("training_curves.png", figures.training_curves(study), "Training curves per model and pooling",
              "Solid: training set; dashed: validation set; one colour per pooling; seeds averaged per epoch. " + everything,

@@ -19,7 +19,11 @@ PUBLISHED_NAMES = {"MobileNet_V2": "mobilenetv2", "MobileNetV3_Small": "mobilene
                    "ResNet50": "resnet50", "ResNet50V2": "resnet50v2", "ResNet152V2": "resnet152v2",
                    "DenseNet169": "densenet169", "DenseNet201": "densenet201"}
 SUMMARY_METRICS = ("model_size_mb", "params", "train_accuracy", "train_loss", "val_accuracy", "test_accuracy",
-                   "test_loss", "latency_ms", "zero_feature_fraction")
+                   "test_loss", "median_latency_ms", "zero_feature_fraction")
+# Summary metric -> its results.csv column where the names differ. The runner's latency_ms is the median of
+# single-face calls (ferlab.evaluate.latency), so the summary names it so: median_latency_ms_mean is the mean
+# over seeds of those medians.
+RESULT_COLUMN = {"median_latency_ms": "latency_ms"}
 SIGNIFICANCE_LEVEL = 0.05
 DASH = "—"
 
@@ -44,6 +48,12 @@ def fmt_pm(mean: float, std: float, digits: int = 2, scale: float = 1.0) -> str:
 def _pm(frame: pd.DataFrame, metric: str, digits: int = 2, scale: float = 1.0) -> list[str]:
     """``mean ± std`` strings of a summarised metric (``<metric>_mean`` and ``<metric>_std`` columns)."""
     return [fmt_pm(m, s, digits, scale) for m, s in zip(frame[f"{metric}_mean"], frame[f"{metric}_std"], strict=True)]
+
+
+def fmt_seeds(seeds: list) -> str:
+    """How many seeds, then which: "1 (seed 0)", "3 (0, 1, 2)". A bare "0" would read as "no seeds"."""
+    seeds = [str(s) for s in seeds]
+    return f"1 (seed {seeds[0]})" if len(seeds) == 1 else f"{len(seeds)} ({', '.join(seeds)})"
 
 
 def fmt_p(p: float) -> str:
@@ -99,9 +109,9 @@ def summary_table(study: Study, n_bootstrap: int = 1000, seed: int = 0) -> pd.Da
     for (model, pooling), group in ok.groupby(["model", "pooling"], sort=False):
         group = group.sort_values("seed")
         row = {"model": model, "backbone": group["backbone"].iloc[0], "pooling": pooling,
-               "seeds": " ".join(str(s) for s in group["seed"]), "n_seeds": len(group)}
+               "n_seeds": len(group), "seed_values": " ".join(str(s) for s in group["seed"])}
         for metric in SUMMARY_METRICS:
-            row[f"{metric}_mean"], row[f"{metric}_std"] = mean_std(group[metric])
+            row[f"{metric}_mean"], row[f"{metric}_std"] = mean_std(group[RESULT_COLUMN.get(metric, metric)])
         row["test_accuracy_ci_low"], row["test_accuracy_ci_high"] = bootstrap_accuracy_ci(
             study.y_true, study.pred_matrix(list(group["trial_id"])), n=n_bootstrap, seed=seed)
         rows.append(row)
@@ -123,7 +133,7 @@ def pooling_table(summary: pd.DataFrame, pooling: str) -> Tables:
         "Test acc 95% CI (%)": [f"[{fmt(lo, scale=100)}, {fmt(hi, scale=100)}]" for lo, hi
                                 in zip(numeric["test_accuracy_ci_low"], numeric["test_accuracy_ci_high"], strict=True)],
         "Test loss": _pm(numeric, "test_loss", 3),
-        "Seeds": numeric["seeds"],
+        "Seeds": [fmt_seeds(v.split()) for v in numeric["seed_values"]],
     })
     return display, numeric
 
@@ -193,16 +203,16 @@ def per_class_table(study: Study) -> Tables:
 
 
 # ------------------------------------------------------------------------------------------ significance
-def significance_table(study: Study, summary: pd.DataFrame) -> Tables:
+def significance_table(study: Study) -> Tables:
     """McNemar p-values between the poolings of each model, next to their test accuracies.
 
     Seeds are paired (pooling A seed s vs pooling B seed s) over the seeds every pooling of that model
     finished, and combined by taking the largest per-seed p-value (an intersection-union test, see
     :func:`~ferlab.evaluate.significance.pairwise_mcnemar`): "*" means the difference holds in every seed.
+    The test accuracies are over those same seeds, so they match the "Seeds" column and the p-values.
     """
     ok = study.ok
     all_poolings = pooling_order(ok["pooling"])
-    by_config = summary.astype({"model": str, "pooling": str}).set_index(["model", "pooling"])
     display_rows, numeric_rows = [], []
     for model, group in ok.groupby("model", sort=False):
         poolings = pooling_order(group["pooling"])
@@ -212,15 +222,18 @@ def significance_table(study: Study, summary: pd.DataFrame) -> Tables:
         by_key = group.set_index(["pooling", "seed"])["trial_id"]
         preds = {p: study.pred_matrix([by_key[(p, s)] for s in seeds]) for p in poolings}
         matrix = pairwise_mcnemar(preds, study.y_true)
+        paired = group[group["seed"].isin(seeds)]
         for a in poolings:
-            row = {"Model": model, "Pooling": a, "Test acc (%)": _pm(by_config.loc[[(model, a)]], "test_accuracy", scale=100)[0],
-                   "Seeds": " ".join(map(str, seeds))}
+            acc = mean_std(paired.loc[paired["pooling"] == a, "test_accuracy"])
+            row = {"Model": model, "Pooling": a, "Test acc (%)": fmt_pm(*acc, scale=100), "Seeds": fmt_seeds(seeds)}
             row.update({f"p vs {b}": (DASH if a == b else fmt_p(matrix.loc[a, b]) if b in poolings else "")
                         for b in all_poolings})
             display_rows.append(row)
         numeric_rows += [{"model": model, "pooling_a": a, "pooling_b": b, "p_value": matrix.loc[a, b],
-                          "seeds": " ".join(map(str, seeds))} for a, b in itertools.combinations(poolings, 2)]
-    return pd.DataFrame(display_rows), pd.DataFrame(numeric_rows, columns=["model", "pooling_a", "pooling_b", "p_value", "seeds"])
+                          "n_seeds": len(seeds), "seed_values": " ".join(map(str, seeds))}
+                         for a, b in itertools.combinations(poolings, 2)]
+    columns = ["model", "pooling_a", "pooling_b", "p_value", "n_seeds", "seed_values"]
+    return pd.DataFrame(display_rows), pd.DataFrame(numeric_rows, columns=columns)
 
 
 # ---------------------------------------------------------------------------------------------- others
