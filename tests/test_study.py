@@ -183,7 +183,7 @@ def test_train_with_missing_data_leaves_nothing_behind(tmp_path):
     r = ferlab("train", "--config", "run.toml", "--out", "run", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith("error: nope: not a prepared data set")
     assert not (tmp_path / "run").exists()
-    prepare(PrepareConfig(source="synthetic", synthetic_per_class=30,
+    prepare(PrepareConfig(source="synthetic", synthetic_per_class=50,
                           split=SplitConfig(kind="paper", train_per_class=20, test_per_class=10, val_fraction=0.25)),
             tmp_path / "data")
     (tmp_path / "run.toml").write_text('data = "data"\n[model]\nbackbone = "fercnn"\n[train]\nepochs = 1\nlatency_runs = 0\n')

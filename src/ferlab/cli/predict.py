@@ -53,7 +53,7 @@ def predict_cmd(
 
     if out is not None:
         api.check_out(out, overwrite)
-    inputs = collect_media(paths, every)  # bad paths fail here, before the model loads
+    inputs = collect_media(paths, every, max_pixels)  # bad paths and images fail here, before the model loads
     face_detector = make_detector_checked(detector, detector_model)
     classifier = load_classifier_quietly(model)
     pipeline = FacePipeline(face_detector, classifier, all_faces=all_faces)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,33 +48,48 @@ def media_kind(path: Path) -> str | None:
     return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else None
 
 
-def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
-                 formats: tuple[str, ...] | None = None) -> np.ndarray:
-    """Image bytes -> BGR uint8; raises :class:`ImageError` (see the module doc). JPEG EXIF orientation
-    is applied (the width and height are the upright image's). ``formats``: Pillow format names allowed
-    (None: any that Pillow recognises)."""
-    import cv2
+def probe_image(source, max_pixels: int = DEFAULT_MAX_PIXELS, formats: tuple[str, ...] | None = None) -> str:
+    """Read an image's header only (bytes or a file); return its Pillow format name. Raises
+    :class:`ImageError`: not an image or a format outside ``formats`` (415), more than ``max_pixels`` (413)."""
     from PIL import Image, UnidentifiedImageError
 
     allowed = ", ".join(formats) if formats else "an image format Pillow reads"
     try:
-        with Image.open(io.BytesIO(data)) as image:  # reads the header only
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             fmt, (width, height) = image.format, image.size
-    except Image.DecompressionBombError:
-        raise ImageError(413, f"image has too many pixels (over the limit of {max_pixels:,})") from None
+    except Image.DecompressionBombError as exc:  # Pillow's own limit (~179 MP) refuses before we can ask
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+        raise ImageError(413, f"image has {size}, over the limit of {max_pixels:,}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise ImageError(415, f"not an image: send {allowed.replace(', ', ' / ')} data") from None
     if formats is not None and fmt not in formats:
         raise ImageError(415, f"{fmt} images are not supported: send {', '.join(formats)}")
     if width * height > max_pixels:
         raise ImageError(413, f"image is {width}x{height} = {width * height:,} pixels, over the limit of "
-                              f"{max_pixels:,}; send a smaller image")
+                              f"{max_pixels:,}")
+    return fmt
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+                 formats: tuple[str, ...] | None = None) -> np.ndarray:
+    """Image bytes -> BGR uint8; raises :class:`ImageError` (see the module doc). JPEG EXIF orientation
+    is applied (the width and height are the upright image's). ``formats``: Pillow format names allowed
+    (None: any that Pillow recognises)."""
+    import cv2
+
+    fmt = probe_image(data, max_pixels, formats)
     frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if frame is None and fmt not in ("JPEG", "PNG", "WEBP", "BMP", "TIFF"):  # GIF and others OpenCV lacks
         frame = _decode_with_pillow(data)
     if frame is None:
         raise ImageError(400, f"{fmt} image could not be decoded (truncated or corrupt)")
     return frame
+
+
+def _refused(path: Path, exc: ImageError) -> FerlabError:
+    fix = "resize it, or raise --max-pixels" if exc.status == 413 else "remove it or convert it to PNG/JPEG"
+    return FerlabError(f"{path}: {exc}; {fix}")
 
 
 def _decode_with_pillow(data: bytes) -> np.ndarray | None:
@@ -93,23 +109,17 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     try:
         return decode_image(path.read_bytes(), max_pixels)
     except ImageError as exc:
-        fix = ("resize it, or raise --max-pixels" if exc.status == 413
-               else "remove it or convert it to PNG/JPEG")
-        raise FerlabError(f"{path}: {exc}; {fix}") from None
+        raise _refused(path, exc) from None
     except OSError as exc:
         raise FerlabError(f"{path}: cannot read it ({exc.strerror}); check the path and its permissions") from None
 
 
-def check_image_header(path: Path) -> None:
-    """Fail early (before a model loads) on a file whose header no image decoder recognises."""
-    from PIL import Image
-
+def check_image_header(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Fail early (before a model loads) on a file that is not an image, or is too large, by its header."""
     try:
-        with Image.open(path):
-            return
-    except Exception:  # noqa: BLE001  (any decoder failure means the same thing to the user)
-        raise FerlabError(f"{path}: not a readable image (empty, corrupt or another kind of file); "
-                          f"remove it or convert it to PNG/JPEG") from None
+        probe_image(path, max_pixels)
+    except ImageError as exc:
+        raise _refused(path, exc) from None
 
 
 # ------------------------------------------------------------------------------------------------ videos
@@ -161,7 +171,7 @@ class MediaFile:
     frames: int  # frames to analyse (1 for an image; an estimate for a video: containers may miscount)
 
 
-def collect_media(paths, every: int = 1) -> list[MediaFile]:
+def collect_media(paths, every: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[MediaFile]:
     """Files to analyse, in the order given, folders expanded recursively (sorted; hidden entries skipped).
 
     A missing path, a file that is neither an image nor a video by extension, an image whose header no
@@ -187,7 +197,7 @@ def collect_media(paths, every: int = 1) -> list[MediaFile]:
             files = [path]
         for f in files:
             if media_kind(f) == "image":
-                check_image_header(f)
+                check_image_header(f, max_pixels)
                 found.append(MediaFile(f, "image", 1))
             else:
                 found.append(MediaFile(f, "video", math.ceil(max(video_frame_count(f), 1) / every)))

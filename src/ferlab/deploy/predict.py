@@ -85,7 +85,7 @@ def predict_paths(paths: Iterable[str | os.PathLike], pipeline: FacePipeline, *,
                   batch_size: int = 64, max_pixels: int = DEFAULT_MAX_PIXELS,
                   progress: Progress | None = None) -> pd.DataFrame:
     """One row per face (and per faceless frame/image) over images, folders and videos; see the module doc."""
-    inputs = collect_media(paths, every)
+    inputs = collect_media(paths, every, max_pixels)
     rows = iter_rows(inputs, pipeline, every=every, batch_size=batch_size, max_pixels=max_pixels, progress=progress)
     return to_frame(list(rows), pipeline.classes)
 
