@@ -70,3 +70,18 @@ def test_help_keeps_bracketed_words():
 
     text = CliRunner().invoke(app, ["train", "--help"], terminal_width=200).output
     assert "data, [model], [train], optional preset" in " ".join(text.split())
+
+
+def test_the_command_line_and_exported_runtimes_do_not_import_tensorflow():
+    """Starting the CLI and running an exported model (LiteRT / ONNX Runtime) must not pay TensorFlow's import
+    (seconds, hundreds of MB): only the Keras format and training load it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ferlab.cli, ferlab.deploy.formats, ferlab.deploy.pipeline, ferlab.deploy.detection, "
+            "ferlab.deploy.live, ferlab.deploy.predict, ferlab.models.pooling, ferlab.report\n"
+            "from ferlab.deploy.formats.litert import LiteRTClassifier\n"
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", result.stdout

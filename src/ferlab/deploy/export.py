@@ -99,7 +99,7 @@ def export_format(fmt: str, quantize: str) -> ModelFormat:
 @contextlib.contextmanager
 def quiet_native_stderr() -> Iterator[None]:
     """Silence what TensorFlow's converter and LiteRT print from C++ (fd 2); FERLAB_TF_VERBOSE=1 keeps it."""
-    from ferlab.backend import native_stderr_silenced
+    from ferlab.native import native_stderr_silenced
 
     with native_stderr_silenced(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tf2onnx's np.object FutureWarning, converter deprecations

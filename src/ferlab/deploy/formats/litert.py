@@ -25,18 +25,18 @@ class LiteRTClassifier(FaceClassifier):
         super().__init__(path, classes)
         from ai_edge_litert.interpreter import Interpreter
 
-        from ferlab.backend import native_stderr_silenced
+        from ferlab.native import native_stderr_silenced
 
         try:
-            with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on stderr
+            with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on stderr when allocating
                 self.interpreter = Interpreter(str(path), num_threads=num_threads)
+                self._input = self.interpreter.get_input_details()[0]
+                self._output = self.interpreter.get_output_details()[0]
+                self._batch = None
+                self._resize(1)
         except (ValueError, RuntimeError) as exc:
             raise FerlabError(f"{path}: LiteRT cannot load it as a .tflite model ({first_line(exc)}); "
                               f"export the model again with `ferlab export`") from None
-        self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
-        self._batch = None
-        self._resize(1)
 
     def _resize(self, batch: int) -> None:
         if batch != self._batch:
