@@ -64,7 +64,7 @@ def test_registry_lists_the_study_backbones_then_fercnn():
 
 @pytest.mark.parametrize(("raw", "message"), [
     ({"backbone": "vgg16"}, "unknown backbone 'vgg16'; choose one of mobilenetv2, mobilenetv3small"),
-    (cfg(pooling="median"), "unknown pooling 'median'; choose none, min, avg, max or avgmax"),
+    (cfg(pooling="median"), "unknown pooling 'median'; choose none, min, avg, max, avgmax or gem"),
     (cfg(mode="train"), "'finetune', 'frozen' or 'partial'"),
     (cfg(pooling_scope="body"), "'head' or 'all'"),
     ({"backbone": "resnet50", "input_size": 31}, "input_size 31 is too small for resnet50: use input_size >= 32"),
@@ -108,7 +108,8 @@ def test_offline_imagenet_download_says_which_file_to_put_where(monkeypatch):
 def test_global_pooling_matches_numpy():
     x = np.random.default_rng(1).normal(size=(2, 3, 4, 5)).astype(np.float32)
     expect = {"none": x.reshape(2, -1), "min": x.min(axis=(1, 2)), "avg": x.mean(axis=(1, 2)),
-              "max": x.max(axis=(1, 2)), "avgmax": np.concatenate([x.mean(axis=(1, 2)), x.max(axis=(1, 2))], -1)}
+              "max": x.max(axis=(1, 2)), "avgmax": np.concatenate([x.mean(axis=(1, 2)), x.max(axis=(1, 2))], -1),
+              "gem": (np.maximum(x, 1e-6) ** 3).mean(axis=(1, 2)) ** (1 / 3)}
     assert set(expect) == set(POOLINGS), "give every registered pooling its numpy reference here"
     for kind, want in expect.items():
         layer = GlobalPool2D(kind)

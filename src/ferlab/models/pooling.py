@@ -101,8 +101,24 @@ def _min_window(x, pool_size, strides, padding):
     return -ops.max_pool(-x, pool_size, strides, padding)  # no min-pool op exists; this exports as one max-pool
 
 
+GEM_P = 3.0  # generalized-mean exponent: 1 is average pooling, large values approach max pooling
+
+
+def _gem(x, keepdims=False):
+    """Generalized-mean (GeM) pooling, (mean x^p)^(1/p) per channel (Radenovic et al., 2018), with p = 3.
+
+    Inputs are clipped at a small positive floor: x^p needs x >= 0, and most backbones end in a ReLU (zero
+    floor) but MobileNetV3 ends in hard-swish, whose outputs dip slightly below 0.
+    """
+    from keras import ops
+
+    powered = ops.power(ops.maximum(x, 1e-6), GEM_P)
+    return ops.power(ops.mean(powered, axis=(1, 2), keepdims=keepdims), 1.0 / GEM_P)
+
+
 register_pooling(PoolingKind("none", "no pooling", _flatten, lambda h, w, c: h * w * c, paper_table=1))
 register_pooling(PoolingKind("min", "min pooling", _min, _channels, _min_window, paper_table=4))
 register_pooling(PoolingKind("avg", "average pooling", _mean, _channels, _avg_window, paper_table=3))
 register_pooling(PoolingKind("max", "max pooling", _max, _channels, _max_window, paper_table=2))
 register_pooling(PoolingKind("avgmax", "average + max pooling", _avgmax, lambda h, w, c: 2 * c))
+register_pooling(PoolingKind("gem", "generalized-mean pooling (p = 3)", _gem, _channels))
