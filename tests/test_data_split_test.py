@@ -77,3 +77,20 @@ def test_evaluate_a_run_on_it(tmp_path):
     result = evaluate_run(run, data.path)
     assert result["data"]["split"] == "test" and 0.0 <= result["accuracy"] <= 1.0
     assert result["n"] == 60
+
+
+def test_training_on_it_is_refused_before_anything_is_written(tmp_path):
+    from ferlab.errors import FerlabError
+    from ferlab.train.config import resolve_run_config
+    from ferlab.train.run import train_run
+
+    data = prepare(PrepareConfig(source="synthetic", synthetic_per_class=10, split=SplitConfig(kind="test")),
+                   tmp_path / "eval")
+    cfg = resolve_run_config({"data": str(data.path), "model": {"backbone": "fercnn"}, "train": {"epochs": 1}})
+    try:
+        train_run(cfg, tmp_path / "run")
+    except FerlabError as exc:
+        assert "evaluation-only" in str(exc) and "ferlab evaluate" in str(exc)
+    else:
+        raise AssertionError("training on an evaluation-only set was not refused")
+    assert not (tmp_path / "run").exists()

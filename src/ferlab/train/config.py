@@ -46,7 +46,7 @@ class TrainConfig(BaseModel):
     deterministic: bool = False  # TF op determinism (slower; makes reruns and resumes bit-identical)
     seed: int = 0
     tensorboard: bool = True
-    latency_runs: int = Field(20, ge=0)  # single-image CPU latency samples after training (0 = skip)
+    latency_runs: int = Field(20, ge=0)  # single-face latency samples after training, median kept (0 = skip)
 
 
 class RunConfig(BaseModel):

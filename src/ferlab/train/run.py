@@ -52,6 +52,7 @@ def train_run(cfg: RunConfig, run_dir: str | os.PathLike, *, data: PreparedData 
     if finished is not None:
         return finished
     data = data or PreparedData(Path(cfg.data))
+    _check_trainable(data)
     run.claim(cfg.model_dump(mode="json"))
     setup_runtime(cfg)
     base = {"metrics_version": METRICS_VERSION, "ferlab_version": __version__, **(trial or {}),
@@ -75,6 +76,19 @@ def train_run(cfg: RunConfig, run_dir: str | os.PathLike, *, data: PreparedData 
     run.write_metrics(metrics)
     shutil.rmtree(run.checkpoint_dir, ignore_errors=True)
     return metrics
+
+
+def _check_trainable(data: PreparedData) -> None:
+    """A data set without training or validation images cannot train a model: say so before writing anything."""
+    if data.meta["config"]["split"]["kind"] == "test":
+        raise FerlabError(f"{data.path}: an evaluation-only data set (--split test: every image in test); train on "
+                          f"one prepared with --split paper, official or stratified, and evaluate on this one with "
+                          f"`ferlab evaluate RUN --data {data.path}`")
+    if len(data.arrays("train")[1]) == 0:
+        raise FerlabError(f"{data.path}: no training images; prepare the data again with a training split")
+    if len(data.arrays("val")[1]) == 0:
+        raise FerlabError(f"{data.path}: no validation images; prepare the data with --val-fraction > 0 "
+                          f"(model selection needs them)")
 
 
 def _describe(cfg: RunConfig, data: PreparedData) -> dict:
@@ -104,8 +118,6 @@ def train_end_to_end(cfg: RunConfig, data: PreparedData, run: RunDir, on_history
 
     x_train, y_train = data.arrays("train")
     x_val, y_val = data.arrays("val")
-    if len(x_val) == 0:
-        raise FerlabError(f"{data.path}: no validation images; prepare the data with --val-fraction > 0 (model selection needs them)")
     n_classes = len(data.classes)
     one_hot = cfg.train.label_smoothing > 0
 
