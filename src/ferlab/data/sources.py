@@ -23,7 +23,6 @@ from ferlab.data.labels import canonical_label
 from ferlab.errors import FerlabError
 from ferlab.face import FACE_SIZE
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                  "test": "test", "testing": "test"}
 FER2013_USAGES = ("Training", "PublicTest", "PrivateTest")
