@@ -85,3 +85,13 @@ def test_the_command_line_and_exported_runtimes_do_not_import_tensorflow():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_data_prepare_help_lists_every_source_kind():
+    from typer.testing import CliRunner
+
+    from ferlab.cli import app
+    from ferlab.data.sources import SOURCES
+
+    text = " ".join(CliRunner().invoke(app, ["data", "prepare", "--help"], terminal_width=200).output.split())
+    assert all(" ".join(kind.summary.split()) in text for kind in SOURCES), text

@@ -10,6 +10,7 @@ import typer
 
 from ferlab.cli.common import console, progress_bar, validation_message
 from ferlab.cli.show import print_duplicates, print_prepared, print_source_counts
+from ferlab.data.sources import sources_help
 from ferlab.errors import FerlabError
 
 app = typer.Typer(help="Prepare and inspect data sets.", no_args_is_help=True, rich_markup_mode=None)
@@ -18,7 +19,7 @@ OPTION_OF_FIELD = {"kind": "split", "near_duplicate_threshold": "near-dup-thresh
 
 @app.command("prepare")
 def data_prepare(
-    source: Annotated[str, typer.Option(help="Image folder, fer2013.csv / icml_face_data.csv, or 'synthetic'.")] = "synthetic",
+    source: Annotated[str, typer.Option(help=f"The faces: {sources_help()}.")] = "synthetic",
     protocol: Annotated[str, typer.Option(help="fer7, paper5, ferplus8, or a protocol .toml file.")] = "paper5",
     split: Annotated[str, typer.Option(help="paper (balanced per class), official (source's own), stratified, or test (every image to test: an evaluation-only set for 'ferlab evaluate RUN --data DIR').")] = "paper",
     train_per_class: Annotated[int, typer.Option(help="paper split: training images per class.")] = 1500,

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from ferlab.io import atomic_dir, atomic_write_text
+from ferlab.rundir import RunDir
 from ferlab.train.config import TrainConfig
 
 
@@ -122,7 +123,7 @@ def fit_resumable(build: Callable[[], keras.Model], train_ds_for: Callable[[int]
     """
     from ferlab.train.data import steps_per_epoch
 
-    ckpt_root = run_dir / "checkpoints"
+    ckpt_root = RunDir(run_dir).checkpoint_dir
     ckpt_root.mkdir(parents=True, exist_ok=True)
     steps = steps_per_epoch(n_train, cfg.batch_size)
     model, state = load_checkpoint(ckpt_root)
