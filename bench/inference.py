@@ -36,7 +36,9 @@ def real_faces(per_class: int = 30) -> np.ndarray | None:
         return None
     from PIL import Image
 
-    faces = [np.asarray(Image.open(f).convert("L").resize((48, 48)), np.float32)
+    from ferlab.face import FACE_SIZE
+
+    faces = [np.asarray(Image.open(f).convert("L").resize((FACE_SIZE, FACE_SIZE)), np.float32)
              for folder in sorted(p for p in root.iterdir() if p.is_dir())
              for f in sorted(folder.iterdir())[:per_class]]
     return np.stack(faces)[..., None] if faces else None
@@ -66,7 +68,9 @@ def main(argv: list[str] | None = None) -> None:
     faces = real_faces()
     calibration = "FER2013 train faces" if faces is not None else "random pixels"
     if faces is None:
-        faces = np.random.default_rng(0).integers(0, 256, (210, 48, 48, 1)).astype(np.float32)
+        from ferlab.face import random_faces
+
+        faces = random_faces(210)
     check = faces[np.random.default_rng(1).choice(len(faces), 64, replace=False)]
     mnv2 = SHARED / "weights" / "mobilenet_v2_1.0_224_tvport_notop.weights.h5"
     started = time.perf_counter()

@@ -94,7 +94,9 @@ def model_files(backbone: str, input_size: int, folder: Path) -> dict[str, Path]
 
     model = build_model(ModelConfig(backbone=backbone, pooling="avg", input_size=input_size,
                                     num_classes=len(CLASSES), weights="none"))
-    files = {"keras": folder / "model.keras", "litert": folder / "model.tflite", "onnx": folder / "model.onnx"}
+    from ferlab.deploy.formats import FORMATS
+
+    files = {name: folder / f"model{FORMATS.get(name).suffix}" for name in ("keras", "litert", "onnx")}
     model.save(files["keras"])
     for fmt in ("litert", "onnx"):
         blob, _ = convert(model, fmt, "none")

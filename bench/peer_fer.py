@@ -125,7 +125,9 @@ def test_crops() -> tuple[Path, np.ndarray, list[str]]:
             labels.append(target)
     npy = WORK / "test_crops.npy"
     if not npy.exists() or np.load(npy, mmap_mode="r").shape[0] != len(files):
-        faces = np.stack([np.asarray(Image.open(f).convert("L").resize((48, 48)), np.uint8) for f in files])
+        from ferlab.face import FACE_SIZE
+
+        faces = np.stack([np.asarray(Image.open(f).convert("L").resize((FACE_SIZE, FACE_SIZE)), np.uint8) for f in files])
         WORK.mkdir(parents=True, exist_ok=True)
         np.save(npy, faces)
     return npy, np.asarray(labels), [str(f.relative_to(root)) for f in files]

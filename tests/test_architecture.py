@@ -91,7 +91,7 @@ def test_data_prepare_help_lists_every_source_kind():
     from typer.testing import CliRunner
 
     from ferlab.cli import app
-    from ferlab.data.sources import SOURCES
+    from ferlab.data.source_kinds import SOURCES
 
     text = " ".join(CliRunner().invoke(app, ["data", "prepare", "--help"], terminal_width=200).output.split())
     assert all(" ".join(kind.summary.split()) in text for kind in SOURCES), text

@@ -15,8 +15,9 @@ A run directory (``ferlab train``, one trial of a study) holds::
     exports/         ``ferlab export`` files (default place)
     error.txt        the traceback of a trial that raised (studies)
 
-Every reader (study runner, cross-data evaluation, export, runtimes, report) goes through
-:class:`RunDir`, so a file name, the finished-run rule and the classes check are each stated once here.
+Every reader and writer (training, the study runner, cross-data evaluation, export, the runtimes, the
+report) names these files through :class:`RunDir`, so a file name, the finished-run rule and the classes
+check are each stated once here.
 :data:`RESULT_COLUMNS` / :func:`results_row` define a study's ``results.csv`` (one row per trial).
 """
 
@@ -25,8 +26,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
 
 from ferlab import __version__
 from ferlab.errors import FerlabError
@@ -79,6 +78,8 @@ class RunDir:
         atomic_write_json(self.config_file, resolved_config)
 
     def write_history(self, history: list[dict]) -> None:
+        import pandas as pd  # here: the command line and the runtimes read this module without pandas
+
         atomic_write_text(self.history_file, pd.DataFrame(history, columns=HISTORY_COLUMNS).to_csv(index=False))
 
     def write_metrics(self, metrics: dict) -> None:
@@ -139,9 +140,9 @@ class RunDir:
 
     @staticmethod
     def holding(model_file: Path) -> RunDir | None:
-        """The run directory a ``model.keras`` sits in, or None."""
+        """The run directory a model file sits in (its model.keras, or any copy or export put beside it), or None."""
         run = RunDir(model_file.parent)
-        return run if run.metrics_file.is_file() and model_file.name == run.model_file.name else None
+        return run if run.metrics_file.is_file() else None
 
 
 # ---------------------------------------------------------------------------------------- results.csv

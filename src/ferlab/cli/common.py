@@ -55,7 +55,7 @@ def make_detector_checked(name: str, model: Path | None):
     return make_detector(name, model)
 
 
-def load_classifier_quietly(model: Path, num_threads: int | None = None):
+def load_classifier_with_status(model: Path, num_threads: int | None = None):
     """The classifier for a model path, with a status line while it loads."""
     from ferlab.deploy.formats import load_classifier
 

@@ -10,7 +10,7 @@ import typer
 
 from ferlab.cli.common import console, progress_bar, validation_message
 from ferlab.cli.show import print_duplicates, print_prepared, print_source_counts
-from ferlab.data.sources import sources_help
+from ferlab.data.source_kinds import sources_help
 from ferlab.errors import FerlabError
 
 app = typer.Typer(help="Prepare and inspect data sets.", no_args_is_help=True, rich_markup_mode=None)
@@ -93,7 +93,7 @@ def data_info(
         print_warnings(data.meta)
         out = write_montage(data.images, list(data.manifest["label"]), list(data.classes), montage or path / "montage.png")
     else:
-        from ferlab.data.sources import load_source
+        from ferlab.data.source_kinds import load_source
 
         with progress_bar(f"loading {target}") as progress:
             faces = load_source(target, progress=progress)

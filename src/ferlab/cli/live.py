@@ -14,7 +14,7 @@ from ferlab.cli.common import (
     ModelOption,
     OverwriteOption,
     console,
-    load_classifier_quietly,
+    load_classifier_with_status,
     make_detector_checked,
     positive,
     require_model,
@@ -30,7 +30,7 @@ from ferlab.errors import FerlabError
 def live_cmd(
     source: Annotated[str, typer.Option(help="Camera index (0, 1, ...) or a video file.")] = "0",
     model: ModelOption = None,
-    backend: Annotated[str, typer.Option(help=f"auto (by the model file), or a format ({FORMATS.choices()}): given a run directory, its exports/model.SUFFIX.")] = "auto",
+    backend: Annotated[str, typer.Option(help=f"auto (by the model file), or a format ({FORMATS.choices()}): given a run directory, its model.keras or exports/model.SUFFIX.")] = "auto",
     out: Annotated[Path | None, typer.Option(help=f"Write the annotated video here ({', '.join(VIDEO_CODECS)}).")] = None,
     jsonl: Annotated[Path | None, typer.Option(help="Write one JSON record per frame here (frame, time_s, tracks with id, box, smoothed probabilities, label).")] = None,
     max_frames: Annotated[int | None, typer.Option(help="Stop after this many frames.")] = None,
@@ -69,7 +69,7 @@ def live_cmd(
         open_source(source)[0].release()  # a missing or unreadable video fails before the model loads
     model_file = resolve_model_file(model, backend)
     pipeline = FacePipeline(make_detector_checked(detector, detector_model),
-                            load_classifier_quietly(model_file, num_threads=threads), all_faces=all_faces)
+                            load_classifier_with_status(model_file, num_threads=threads), all_faces=all_faces)
 
     def report(s: dict) -> None:
         total = s["stages"].get("total", {})

@@ -14,7 +14,7 @@ from ferlab.cli.common import (
     ModelOption,
     OverwriteOption,
     console,
-    load_classifier_quietly,
+    load_classifier_with_status,
     make_detector_checked,
     out_console,
     positive,
@@ -55,7 +55,7 @@ def predict_cmd(
         api.check_out(out, overwrite)
     inputs = collect_media(paths, every, max_pixels)  # bad paths and images fail here, before the model loads
     face_detector = make_detector_checked(detector, detector_model)
-    classifier = load_classifier_quietly(model)
+    classifier = load_classifier_with_status(model)
     pipeline = FacePipeline(face_detector, classifier, all_faces=all_faces)
     with progress_bar(f"predicting {len(inputs)} file(s)") as progress:
         rows = list(api.iter_rows(inputs, pipeline, every=every, batch_size=batch_size, max_pixels=max_pixels,

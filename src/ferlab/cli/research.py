@@ -11,6 +11,7 @@ import typer
 
 from ferlab.cli.common import console, out_console, progress_bar
 from ferlab.cli.show import print_results, print_run
+from ferlab.evaluate.tta import TTA_CHOICES
 
 
 def register(app: typer.Typer) -> None:
@@ -41,7 +42,7 @@ def evaluate_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A finished run directory (holds model.keras).")],
     data: Annotated[Path, typer.Option(help="A prepared data directory to evaluate on.")],
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
-    tta: Annotated[str, typer.Option(help="Test-time augmentation: none, or flip (average with the mirror image).")] = "none",
+    tta: Annotated[str, typer.Option(help=f"Test-time augmentation: {', '.join(TTA_CHOICES)} (flip: average with the mirror image).")] = "none",
 ) -> None:
     """Evaluate a trained run on another prepared data set (saved under RUN_DIR/evaluations/)."""
     from ferlab.train.cross import evaluate_run

@@ -12,7 +12,7 @@ from ferlab.cli.common import (
     DetectorOption,
     ModelOption,
     console,
-    load_classifier_quietly,
+    load_classifier_with_status,
     make_detector_checked,
     positive,
     require_model,
@@ -64,7 +64,7 @@ def serve_cmd(
     def detector_factory():
         return make_detector(detector, detector_model)
 
-    classifier = load_classifier_quietly(model)
+    classifier = load_classifier_with_status(model)
     from ferlab.deploy.web import create_app
     from ferlab.deploy.web.server import server_for
 

@@ -21,7 +21,7 @@ from ferlab import __version__
 from ferlab.data.duplicates import duplicate_statistics
 from ferlab.data.faceset import FaceSet
 from ferlab.data.protocols import Protocol, get_protocol
-from ferlab.data.sources import Progress, load_source
+from ferlab.data.source_kinds import Progress, load_source
 from ferlab.data.splits import SPLITS, SplitConfig, assign_splits, expected_splits, origin_roles
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_dir, read_json

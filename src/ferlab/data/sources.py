@@ -1,5 +1,5 @@
-"""Data sources, one :data:`SOURCES` registry entry each. Each yields a FaceSet (48x48 uint8 grayscale +
-provenance); ``--source`` is matched against the entries in order:
+"""The data source loaders (registered in :mod:`ferlab.data.source_kinds`). Each yields a FaceSet (48x48 uint8
+grayscale + provenance):
 
 - image folders: ``<root>/<class>/*`` or ``<root>/<split>/<class>/*`` (the Kaggle FER2013 layout is the
   latter, with PublicTest/PrivateTest told apart by file name); any size or colour mode is converted to
@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,6 @@ from PIL import Image, UnidentifiedImageError
 from ferlab.data.faceset import FER2013_CLASSES, FaceSet
 from ferlab.data.labels import canonical_label
 from ferlab.errors import FerlabError
-from ferlab.registry import Registry
 from ferlab.face import FACE_SIZE
 
 SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -31,45 +29,6 @@ SPLIT_FOLDERS = {"train": "train", "training": "train", "val": "val", "valid": "
 FER2013_USAGES = ("Training", "PublicTest", "PrivateTest")
 
 Progress = Callable[[int, int], None]  # (done, total)
-
-
-@dataclass(frozen=True)
-class SourceKind:
-    """A kind of data source: how to recognise it from the ``--source`` value, and how to load it."""
-
-    name: str
-    summary: str  # for --help and errors
-    matches: Callable[[str, Path], bool]  # (the --source text, it as a path) -> is it this kind?
-    load: Callable[..., FaceSet]  # (text, path, skip_bad=, synthetic_per_class=, seed=, progress=) -> faces
-    needs_path: bool = True  # False: a name, not a file (the embedded synthetic set)
-
-
-SOURCES: Registry[SourceKind] = Registry("source", "--source")
-
-
-def register_source(kind: SourceKind) -> SourceKind:
-    return SOURCES.register(kind.name, kind)
-
-
-def sources_help() -> str:
-    """'a, b or c': every source kind's summary, for --help and errors."""
-    words = [k.summary for k in SOURCES]
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
-
-
-def load_source(source: str | os.PathLike | None, *, skip_bad: bool = False, synthetic_per_class: int | None = None,
-                seed: int = 0, progress: Progress | None = None) -> FaceSet:
-    """Load a source by name or path, through the first :data:`SOURCES` entry that recognises it."""
-    text = "synthetic" if source is None else str(source)
-    path = Path(text)
-    words = sources_help()
-    if not path.exists() and not any(not k.needs_path and k.matches(text, path) for k in SOURCES):
-        raise FerlabError(f"{path}: no such file or directory; give {words}")
-    kind = next((k for k in SOURCES if k.matches(text, path)), None)
-    if kind is None:
-        raise FerlabError(f"{path}: not a kind of source ferlab reads; give {words}")
-    return kind.load(text, path, skip_bad=skip_bad, synthetic_per_class=synthetic_per_class, seed=seed,
-                     progress=progress)
 
 
 # ----------------------------------------------------------------------------------------------- folders
@@ -226,20 +185,3 @@ def load_fer2013_csv(path: str | os.PathLike) -> FaceSet:
     })
     return FaceSet(images, provenance, name=f"csv:{path.name}", notes={"path": str(path)})
 
-
-# ---------------------------------------------------------------------------------------------- registry
-def _load_synthetic(text, path, *, synthetic_per_class=None, seed=0, **_) -> FaceSet:
-    from ferlab.data.synthetic import load_synthetic
-
-    return load_synthetic(seed=seed, **({"per_class": synthetic_per_class} if synthetic_per_class else {}))
-
-
-register_source(SourceKind("synthetic", "'synthetic' (the embedded synthetic faces)", lambda text, path: text == "synthetic",
-                           _load_synthetic, needs_path=False))
-register_source(SourceKind("folder", "an image folder (<root>/<class>/* or <root>/<split>/<class>/*)",
-                           lambda text, path: path.is_dir(),
-                           lambda text, path, *, skip_bad=False, progress=None, **_: load_image_folder(
-                               path, skip_bad=skip_bad, progress=progress)))
-register_source(SourceKind("fer2013-csv", "a fer2013.csv / icml_face_data.csv",
-                           lambda text, path: path.is_file() and path.suffix.lower() == ".csv",
-                           lambda text, path, **_: load_fer2013_csv(path)))

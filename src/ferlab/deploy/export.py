@@ -1,4 +1,5 @@
-"""Export a trained run to LiteRT (``.tflite``) or ONNX, optionally quantised, and check it against Keras.
+"""Export a trained run to any export format of :data:`ferlab.deploy.formats.FORMATS` (LiteRT ``.tflite``,
+ONNX ``.onnx``, a stand-alone Keras ``.keras``), optionally quantised, and check it against Keras.
 
 The exported file takes what every ferlab model takes: raw 48x48 grayscale face crops, (N, 48, 48, 1)
 pixels in [0, 255]; resizing, grey->RGB and the family's normalisation are inside the graph. Its output is
@@ -192,7 +193,7 @@ def _sample(n_total: int, n: int, seed: int) -> np.ndarray:
 def _check_outputs(out: Path, overwrite: bool) -> list[Path]:
     outputs = [out, sidecar_path(out), parity_report_path(out)]
     if out.exists() and out.is_dir():
-        raise FerlabError(f"--out {out}: is a directory; give a file name ending in {out.suffix or '.tflite/.onnx'}")
+        raise FerlabError(f"--out {out}: is a directory; give a file name ending in {out.suffix or 'the format' + chr(39) + 's suffix'}")
     existing = [p for p in outputs if p.exists()]
     if existing and not overwrite:
         raise FerlabError(f"--out {existing[0]}: already exists; choose another --out or pass --overwrite")
@@ -217,6 +218,7 @@ def export_run(run_dir: str | os.PathLike, fmt: str | None = None, quantize: str
         fmt = next((f for f in export_formats() if out is not None and Path(out).suffix.lower() == FORMATS.get(f).suffix),
                    "litert")
     entry = export_format(fmt, quantize)
+    fmt = entry.name  # as registered (the lookup ignores case)
     if parity_images < 1:
         raise FerlabError(f"--parity-images: must be at least 1, got {parity_images}")
     if quantize == "int8" and representative_images < 1:

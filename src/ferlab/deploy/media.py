@@ -10,7 +10,7 @@ decode through :func:`decode_image` / :func:`open_video`, so an image refused by
 - a video must have a video extension and be opened by OpenCV's FFmpeg backend (OpenCV's other backends
   open a text file as an "image sequence").
 
-This module imports OpenCV and Pillow lazily: the command line reads its constants at start-up.
+This module imports OpenCV and Pillow where they are used: the command line reads its constants at start-up.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ import numpy as np
 from ferlab.errors import FerlabError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm", ".pbm", ".gif"})
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts"})
+# Containers FFmpeg plays. The list is checked because FFmpeg also "plays" text files (its tty demuxer).
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts",
+                            ".mts", ".m2ts", ".3gp", ".ogv", ".y4m", ".mxf", ".vob", ".mjpeg"})
 WEB_IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")  # what a browser sends; the web app takes these only
 DEFAULT_MAX_PIXELS = 50_000_000  # a 50-megapixel phone photo
 DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a 50-megapixel phone JPEG is 10-20 MB
@@ -53,22 +55,29 @@ def probe_image(source, max_pixels: int = DEFAULT_MAX_PIXELS, formats: tuple[str
     :class:`ImageError`: not an image or a format outside ``formats`` (415), more than ``max_pixels`` (413)."""
     from PIL import Image, UnidentifiedImageError
 
-    allowed = ", ".join(formats) if formats else "an image format Pillow reads"
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
             fmt, (width, height) = image.format, image.size
     except Image.DecompressionBombError as exc:  # Pillow's own limit (~179 MP) refuses before we can ask
         found = re.search(r"\((\d+) pixels\)", str(exc))
-        size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
-        raise ImageError(413, f"image has {size}, over the limit of {max_pixels:,}") from None
+        size = f"{int(found.group(1)):,} pixels" if found else "more pixels than Pillow decodes"
+        raise ImageError(413, f"image has {size}, over the limit of {min(max_pixels, 2 * Image.MAX_IMAGE_PIXELS):,}") from None
+    except (PermissionError, FileNotFoundError, IsADirectoryError):
+        raise  # the file, not its content: the caller names it
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        raise ImageError(415, f"not an image: send {allowed.replace(', ', ' / ')} data") from None
+        wanted = f"send a {_words(formats)} file" if formats else "empty, corrupt or another kind of file"
+        raise ImageError(415, f"not an image ({wanted})") from None
     if formats is not None and fmt not in formats:
-        raise ImageError(415, f"{fmt} images are not supported: send {', '.join(formats)}")
+        raise ImageError(415, f"{fmt} images are not supported: send a {_words(formats)} file")
     if width * height > max_pixels:
         raise ImageError(413, f"image is {width}x{height} = {width * height:,} pixels, over the limit of "
                               f"{max_pixels:,}")
     return fmt
+
+
+def _words(formats: tuple[str, ...]) -> str:
+    names = [{"WEBP": "WebP"}.get(f, f) for f in formats]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -80,7 +89,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
 
     fmt = probe_image(data, max_pixels, formats)
     frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if frame is None and fmt not in ("JPEG", "PNG", "WEBP", "BMP", "TIFF"):  # GIF and others OpenCV lacks
+    if frame is None:  # GIF, some TIFFs: formats OpenCV lacks. Pillow too refuses a truncated file.
         frame = _decode_with_pillow(data)
     if frame is None:
         raise ImageError(400, f"{fmt} image could not be decoded (truncated or corrupt)")
@@ -120,6 +129,8 @@ def check_image_header(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None
         probe_image(path, max_pixels)
     except ImageError as exc:
         raise _refused(path, exc) from None
+    except OSError as exc:
+        raise FerlabError(f"{path}: cannot read it ({exc.strerror}); check the path and its permissions") from None
 
 
 # ------------------------------------------------------------------------------------------------ videos

@@ -3,7 +3,7 @@
 A model is ``face (48x48x1, [0, 255]) -> FacePreprocess -> backbone -> GlobalPool2D "pool" ->
 [Dropout] -> Dense softmax "classifier"``; see :class:`ModelConfig` for every choice.
 
-Pooling. ferlab owns the pooling (one registry, :mod:`ferlab.models.pooling`: none/min/avg/max/avgmax;
+Pooling. ferlab owns the pooling (one registry, :mod:`ferlab.models.pooling`: none/min/avg/max/avgmax/gem;
 ``GlobalPool2D`` for the head, ``Pool2D`` for windows) and never passes a pooling name to
 keras.applications. With ``pooling_scope="all"`` every pooling layer inside the backbone (ResNet's stem
 max-pool, DenseNet's average-pool transitions, NASNet's cell pools, MobileNetV3's squeeze-excite averages,

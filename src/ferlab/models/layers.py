@@ -1,7 +1,7 @@
 """ferlab's own Keras layers: in-graph preprocessing and every pooling choice.
 
-They are registered serializable (package "ferlab"), so a saved ``.keras`` model loads with
-``safe_mode=True`` once ``ferlab.models`` is imported, and they use plain ops only (cast, bilinear resize,
+They are registered serializable (package "ferlab") when this module is imported, so a saved ``.keras``
+model loads with ``safe_mode=True`` (:func:`ferlab.models.load_model` imports it first), and they use plain ops only (cast, bilinear resize,
 concat, mul/add, reductions, max-pool) so a model exports to TFLite/ONNX without custom ops. No Lambda
 layers: those need ``safe_mode=False`` to load.
 """
@@ -98,8 +98,8 @@ class GlobalPool2D(keras.layers.Layer):
     """Every global pooling choice in one layer (timm's SelectAdaptivePool2d idea), read from
     :data:`ferlab.models.pooling.POOLINGS`.
 
-    ``none`` flattens the feature map, ``avg``/``max``/``min`` reduce each channel over H and W, ``avgmax``
-    concatenates avg and max. ``keepdims`` (shape-keeping kinds only) keeps a 1x1 map, as the squeeze-excite
+    ``none`` flattens the feature map, ``avg``/``max``/``min``/``gem`` reduce each channel over H and W,
+    ``avgmax`` concatenates avg and max. ``keepdims`` (shape-keeping kinds only) keeps a 1x1 map, as the squeeze-excite
     pools inside MobileNetV3 need when scope "all" replaces them. ``replaces`` records the Keras layer class
     this instance replaced (empty for the head's pool), so the replacement is visible in a saved model.
     """

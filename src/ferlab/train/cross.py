@@ -9,10 +9,10 @@ import numpy as np
 
 from ferlab.data.prepare import PreparedData
 from ferlab.errors import FerlabError
+from ferlab.evaluate.tta import TTA_CHOICES, mirrored
 from ferlab.io import atomic_write_json
 from ferlab.rundir import RunDir
 
-TTA_CHOICES = ("none", "flip")
 
 
 def evaluate_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, split: str = "test",
@@ -41,8 +41,7 @@ def evaluate_run(run_dir: str | os.PathLike, data_dir: str | os.PathLike, split:
     model = load_model(run.model_file)
     probs = np.asarray(model.predict(eval_dataset(x), verbose=0), np.float64)
     if tta == "flip":
-        mirrored = np.ascontiguousarray(x[:, :, ::-1])
-        probs = (probs + np.asarray(model.predict(eval_dataset(mirrored), verbose=0), np.float64)) / 2.0
+        probs = (probs + np.asarray(model.predict(eval_dataset(mirrored(x)), verbose=0), np.float64)) / 2.0
     # Keep the data set's classes, in its order; renormalise over them.
     probs = probs[:, [run_classes.index(c) for c in data.classes]]
     probs /= np.clip(probs.sum(axis=1, keepdims=True), 1e-12, None)

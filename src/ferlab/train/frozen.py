@@ -96,7 +96,8 @@ def train_frozen(cfg: RunConfig, data: PreparedData, run_dir: Path, cache_dir, o
                                 run_dir, None, on_history)
     probs = {s: np.asarray(head.predict(np.asarray(f, np.float32), batch_size=512, verbose=0), np.float64)
              for s, f in feats.items()}
-    extractor = load_model(path / "extractor.keras", "cached feature extractor")
+    extractor = load_model(path / "extractor.keras", "cached feature extractor",
+                           f"delete the cache entry {path} and rerun (it is computed again)")
     inputs = keras.Input(extractor.input.shape[1:], name="face")
     model = keras.Model(inputs, head(extractor(inputs, training=False)), name=f"{cfg.model.backbone}_{cfg.model.pooling}")
     pooled = _pooled_features(head, np.asarray(feats["test"][:256], np.float32))

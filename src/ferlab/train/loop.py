@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from ferlab.io import atomic_dir, atomic_write_text
+from ferlab.models import load_model
 from ferlab.rundir import RunDir
 from ferlab.train.config import TrainConfig
 
@@ -107,7 +108,9 @@ def load_checkpoint(ckpt_root: Path) -> tuple[keras.Model | None, dict]:
         name = latest.read_text().strip()
         state = json.loads((ckpt_root / name / "state.json").read_text())
         state["latest"] = name
-        return keras.models.load_model(ckpt_root / name / "model.keras"), state
+        model = load_model(ckpt_root / name / "model.keras", "training checkpoint",
+                           f"delete {ckpt_root} to train the run from its first epoch")
+        return model, state
     return None, {"epoch": 0, "history": []}
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from ferlab.errors import FerlabError
@@ -43,6 +42,8 @@ class Face:
 
 def to_gray(frame: np.ndarray) -> np.ndarray:
     """BGR, BGRA or grayscale uint8 -> grayscale uint8 (OpenCV's BGR order, as cv2.imread/VideoCapture give)."""
+    import cv2  # here, not at the top: the command line reads this package's registry at start-up
+
     if frame.ndim == 2:
         return frame
     if frame.ndim == 3 and frame.shape[2] == 1:
@@ -68,6 +69,8 @@ def square_box(face: Face, frame_shape: tuple[int, ...], margin: float = DEFAULT
 def crop_face(frame: np.ndarray, face: Face, margin: float = DEFAULT_MARGIN, size: int = FACE_SIZE) -> np.ndarray:
     """A square, grayscale ``size`` x ``size`` uint8 crop of ``face`` with ``margin``, turned upright when the
     face was found rotated (``face.angle``)."""
+    import cv2
+
     gray = to_gray(frame)
     if face.angle:
         cx, cy = face.x + face.w / 2.0, face.y + face.h / 2.0

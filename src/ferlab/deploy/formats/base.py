@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ferlab.errors import FerlabError
-from ferlab.evaluate.latency import LATENCY_RUNS, median_latency_ms
+from ferlab.evaluate.latency import LATENCY_RUNS, LATENCY_WARMUP, median_latency_ms
 from ferlab.face import as_face_batch
 
 
@@ -35,9 +35,9 @@ class FaceClassifier:
                               f"({len(x)}, {len(self.classes)}) for classes {self.classes}")
         return probs
 
-    def latency_ms(self, batch: int = 1, runs: int = LATENCY_RUNS) -> float:
+    def latency_ms(self, batch: int = 1, runs: int = LATENCY_RUNS, warmup: int = LATENCY_WARMUP) -> float:
         """Median milliseconds to classify ``batch`` faces (:func:`ferlab.evaluate.latency.median_latency_ms`)."""
-        return median_latency_ms(self._predict, batch=batch, runs=runs)
+        return median_latency_ms(self._predict, batch=batch, runs=runs, warmup=warmup)
 
     def _predict(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError

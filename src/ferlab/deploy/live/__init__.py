@@ -4,12 +4,24 @@
 - :mod:`~ferlab.deploy.live.draw`: boxes, labels and bars on a frame;
 - :mod:`~ferlab.deploy.live.sources`: cameras, video files, the window and the output files;
 - :mod:`~ferlab.deploy.live.loop`: :func:`run_live`, the loop with per-stage latency.
+
+The names below load on first use (PEP 562), so the command line can read the defaults without OpenCV.
 """
 
-from ferlab.deploy.live.draw import TrackedFace, draw_tracks
-from ferlab.deploy.live.loop import run_live
-from ferlab.deploy.live.sources import check_outputs, display_available, open_source
-from ferlab.deploy.live.tracking import DEFAULT_SMOOTHING, EMASmoother, FaceTracker, iou, label_flips
+from __future__ import annotations
 
-__all__ = ["DEFAULT_SMOOTHING", "EMASmoother", "FaceTracker", "TrackedFace", "check_outputs", "display_available",
-           "draw_tracks", "iou", "label_flips", "open_source", "run_live"]
+import importlib
+
+_HOME = {"TrackedFace": "draw", "draw_tracks": "draw", "run_live": "loop", "check_outputs": "sources",
+         "display_available": "sources", "open_source": "sources", "DEFAULT_SMOOTHING": "tracking",
+         "EMASmoother": "tracking", "FaceTracker": "tracking", "iou": "tracking", "label_flips": "tracking"}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str):
+    if name not in _HOME:
+        raise AttributeError(f"module 'ferlab.deploy.live' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"ferlab.deploy.live.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value

@@ -68,12 +68,18 @@ def run_live(source: str | int | os.PathLike, pipeline: FacePipeline, *, smoothi
     cap, camera = open_source(source)
     fps_in = cap.get(cv2.CAP_PROP_FPS) or 0.0
     fps_in = fps_in if 0 < fps_in < 1000 else 30.0
-    outputs = Outputs(out, jsonl, fps_in)
-    interrupted = False
+    outputs = None
     try:
+        outputs = Outputs(out, jsonl, fps_in)
         interrupted = loop.run(cap, camera, fps_in, max_frames, window, outputs, report_every_s, on_report)
+    except OSError as exc:  # an output that cannot be written (permissions, disk full)
+        if outputs is not None:
+            outputs.abort()
+        raise FerlabError(f"{exc.filename or '--out/--jsonl'}: cannot write ({exc.strerror}); choose another "
+                          f"path") from None
     except BaseException:
-        outputs.abort()
+        if outputs is not None:
+            outputs.abort()
         raise
     finally:
         cap.release()
@@ -109,8 +115,10 @@ class _LiveLoop:
 
     def run(self, cap, camera: bool, fps_in: float, max_frames: int | None, window: Window, outputs: Outputs,
             report_every_s: float, on_report) -> bool:
-        """Frames until the source ends, ``max_frames``, the window asks to stop or Ctrl-C (returns True)."""
+        """Frames until the source ends, ``max_frames``, the window asks to stop or Ctrl-C (returns True).
+        The clock starts here, with the source open: opening a camera (0.5-3 s) is no frame's time."""
         classes = self.pipeline.classes
+        self.started = time.perf_counter()
         last_report = hud_since = self.started
         hud = ""
         try:
@@ -128,7 +136,8 @@ class _LiveLoop:
                 seconds = self.frames / fps_in if not camera else t0 - self.started
                 outputs.write({"frame": self.frames, "time_s": round(seconds, 4),
                                "tracks": [tf.to_dict(classes) for tf in tracked]}, frame)
-                stop = window.show(frame)
+                if window.show(frame):
+                    break
                 t_end = time.perf_counter()
                 self.times.add({"read": (t_read - t0) * 1e3, **timings, "draw": (t_drawn - t_tracked) * 1e3,
                                 "output": (t_end - t_drawn) * 1e3, "total": (t_end - t0) * 1e3})
@@ -141,8 +150,6 @@ class _LiveLoop:
                 if on_report and t_end - last_report >= report_every_s:
                     last_report = t_end
                     on_report(self.stats())
-                if stop:
-                    break
         except KeyboardInterrupt:
             return True
         finally:

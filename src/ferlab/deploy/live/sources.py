@@ -7,12 +7,15 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
 from ferlab.deploy.media import open_camera, open_video
 from ferlab.errors import FerlabError
+
+if TYPE_CHECKING:  # OpenCV is imported where it is used: the command line reads VIDEO_CODECS at start-up
+    import cv2
 
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "mp4v"}
 WINDOW = "ferlab live (q to quit)"
@@ -20,6 +23,8 @@ WINDOW = "ferlab live (q to quit)"
 
 def display_available() -> tuple[bool, str]:
     """Whether a window can be shown: OpenCV built with a GUI, and (on Linux) a display to show it on."""
+    import cv2
+
     gui = next((line.split(":", 1)[1].strip() for line in cv2.getBuildInformation().splitlines()
                 if line.strip().startswith("GUI:")), "")
     if gui.upper() in ("", "NONE"):
@@ -71,6 +76,8 @@ class Outputs:
         return self.out is not None
 
     def write(self, record: dict, frame: np.ndarray) -> None:
+        import cv2
+
         if self._lines is not None:
             self._lines.write(json.dumps(record) + "\n")
         if self.out is not None:
@@ -124,6 +131,8 @@ class Window:
 
     def show(self, frame: np.ndarray) -> bool:
         """Show ``frame``; True when the user asked to stop."""
+        import cv2
+
         if not self.shown:
             return False
         try:
@@ -136,6 +145,8 @@ class Window:
         return key in (ord("q"), 27)
 
     def close(self) -> None:
+        import cv2
+
         if self.shown:
             try:
                 cv2.destroyAllWindows()

@@ -7,16 +7,18 @@
   type) -> ``{width, height, faces: [{box, score, label, confidence, probabilities}], timings_ms}``.
 - ``GET /api/health``: model path, backend, classes, detector and limits.
 - ``GET /docs``: the OpenAPI docs, with Swagger UI served from the installed ``swagger-ui-bundle``
-  package (no CDN: the app works on a network without internet).
+  package (no CDN: the app works on a network without internet); ``/openapi.json`` for other tools.
+  FastAPI's ReDoc page is off: it loads its script from a CDN, and no registry package ships it.
 
 Limits: uploads and frames over ``max_upload_bytes`` (declared and streamed) or ``max_pixels`` (read from
 the image header, before decoding) -> 413; not a JPEG, PNG, WebP or BMP image -> 415 (one decoder for
 every app: :func:`ferlab.deploy.media.decode_image`). Every HTTP error body, the framework's own 404, 405
-and 422 included, is ``{"error": message, "status": code}``.
+and 422 and an unexpected 500 included, is ``{"error": message, "status": code}``.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,6 +38,8 @@ from ferlab.deploy.web.protocol import FrameStream
 from ferlab.deploy.web.uploads import read_upload
 from ferlab.face import blank_faces
 
+log = logging.getLogger("ferlab.web")
+
 STATIC = Path(__file__).resolve().parent / "static"
 # The page loads nothing from other origins: it works offline, and this header makes sure it stays so.
 PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob: mediastream:; "
@@ -49,8 +53,8 @@ PREDICT_BODY = {"requestBody": {"required": True, "content": {
                   "415": {"description": "Not a JPEG, PNG, WebP or BMP image"}}}
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
+def error_response(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
 
 
 def create_app(classifier: FaceClassifier, detector_factory: Callable[[], FaceDetector], *,
@@ -122,12 +126,18 @@ def create_app(classifier: FaceClassifier, detector_factory: Callable[[], FaceDe
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    """The framework's own errors (unknown path 404, wrong method 405, bad query 422) in the documented form."""
+    """The framework's own errors (unknown path 404, wrong method 405 with its Allow header, bad query 422)
+    and unexpected failures (500) in the documented form."""
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = {404: "not found: see /docs for the API", 405: "method not allowed: see /docs for the API"}
-        return error_response(exc.status_code, message.get(exc.status_code, str(exc.detail)))
+        return error_response(exc.status_code, message.get(exc.status_code, str(exc.detail)), exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request failed")
+        return error_response(500, f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -48,19 +48,32 @@ class BatchingClassifier:
             self._model_lock = self._model_locks.setdefault(id(classifier), threading.Lock())
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._thread_lock = threading.Lock()
+        self._closed = False
         self.calls = 0  # classifier calls and faces classified, for tests and benchmarks
         self.faces = 0
 
     def start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="ferlab-classify", daemon=True)
-            self._thread.start()
+        with self._thread_lock:  # worker threads call it too: never two consumers, never one after close()
+            if self._closed:
+                raise RuntimeError("the classifier batcher is closed")
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="ferlab-classify", daemon=True)
+                self._thread.start()
 
     def close(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout=10)
-        self._thread = None
+        with self._thread_lock:
+            self._closed = True
+            thread = self._thread
+            if thread is not None and thread.is_alive():
+                self._queue.put(None)
+                thread.join(timeout=10)
+            self._thread = None if thread is None or not thread.is_alive() else thread
+
+    def reopen(self) -> None:
+        """Allow :meth:`start` again after :meth:`close` (an app started a second time, as tests do)."""
+        with self._thread_lock:
+            self._closed = False
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
         x = as_face_batch(faces)
@@ -136,6 +149,7 @@ class Engine:
         with self._start_lock:
             if self._executor is None:
                 self._executor = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="ferlab-frame")
+            self.batcher.reopen()
             self.batcher.start()
 
     def close(self) -> None:

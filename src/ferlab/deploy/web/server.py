@@ -31,14 +31,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+    except (socket.gaierror, OverflowError, UnicodeError) as exc:  # gaierror first: it is an OSError too
+        sock.close()
+        why = getattr(exc, "strerror", None) or exc
+        raise FerlabError(f"--host {host}: not an address of this machine ({why}); use 127.0.0.1 or 0.0.0.0") from None
     except OSError as exc:
         sock.close()
         why = exc.strerror or str(exc)
         raise FerlabError(f"--host {host} --port {port}: cannot listen there ({why}); choose another --port, "
                           f"or stop the program using it") from None
-    except (OverflowError, UnicodeError, socket.gaierror) as exc:
-        sock.close()
-        raise FerlabError(f"--host {host}: not an address of this machine ({exc}); use 127.0.0.1 or 0.0.0.0") from None
     return sock
 
 
