@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import tokenize
 from contextlib import redirect_stdout
-from pathlib import Path
 
 import pytest
 
