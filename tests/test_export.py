@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from ferlab.deploy.formats import FORMATS, export_formats
+from ferlab.models.pooling import list_poolings
 
 # Every export format x quantisation in the registry: a new format is tested here without an edit.
 VARIANTS = [(fmt, q) for fmt in export_formats() for q in FORMATS.get(fmt).agreement_bound]
@@ -211,3 +212,23 @@ def test_missing_data_names_the_fix(tmp_path):
     result = ferlab("export", str(run), "--out", str(tmp_path / "m.tflite"), cwd=tmp_path)
     assert_one_line_error(result, "config.json", "--data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pooling", list_poolings())
+def test_every_pooling_exports_to_every_format(pooling, tmp_path):
+    """Each registered pooling (a new one is tested here without an edit) converts to each export format, and
+    the exported float model agrees with Keras (random-init fercnn, random faces: plain ops, no custom ones)."""
+    from ferlab.deploy.export import convert, open_exported
+    from ferlab.face import random_faces
+    from ferlab.models import ModelConfig, build_model
+
+    model = build_model(ModelConfig(backbone="fercnn", pooling=pooling, num_classes=5))
+    faces = random_faces(8)
+    reference = model.predict_on_batch(faces)
+    for fmt in export_formats():
+        blob, _ = convert(model, fmt, "none")
+        path = tmp_path / f"model{FORMATS.get(fmt).suffix}"
+        path.write_bytes(blob)
+        got = open_exported(path, fmt, list("abcde")).predict(faces)
+        assert np.abs(got - reference).max() < 1e-4, (pooling, fmt)
