@@ -190,14 +190,13 @@ def _sample(n_total: int, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_total, n, replace=False))
 
 
-def _check_outputs(out: Path, overwrite: bool) -> list[Path]:
-    outputs = [out, sidecar_path(out), parity_report_path(out)]
-    if out.exists() and out.is_dir():
-        raise FerlabError(f"--out {out}: is a directory; give a file name ending in {out.suffix or 'the format' + chr(39) + 's suffix'}")
-    existing = [p for p in outputs if p.exists()]
+def _check_outputs(out: Path, overwrite: bool) -> None:
+    """The model file, its sidecar and its parity report: none may exist without --overwrite."""
+    if out.is_dir():
+        raise FerlabError(f"--out {out}: is a directory; give a file name ending in the format's suffix")
+    existing = [p for p in (out, sidecar_path(out), parity_report_path(out)) if p.exists()]
     if existing and not overwrite:
         raise FerlabError(f"--out {existing[0]}: already exists; choose another --out or pass --overwrite")
-    return outputs
 
 
 def export_run(run_dir: str | os.PathLike, fmt: str | None = None, quantize: str = "none",
