@@ -2,9 +2,9 @@
 
 import sys
 
-BENCHMARKS = {"finetune": "bench.finetune", "reproduce": "bench.reproduce", "inference": "bench.inference",
+BENCHMARKS = {"finetune": "bench.finetune", "detectors": "bench.detectors", "reproduce": "bench.reproduce", "inference": "bench.inference",
               "peer-fer": "bench.peer_fer",
-              "live": "bench.live",
+              "live": "bench.live", "live-runtime": "bench.live_runtime",
               "train-throughput": "bench.train_throughput", "pooling-cache": "bench.pooling_cache",
               "web-load": "bench.web_load"}
 

@@ -30,7 +30,7 @@ def machine() -> dict:
                                     capture_output=True, text=True).stdout.strip())
     except OSError:
         commit, dirty = "", False
-    versions = {p: metadata.version(p) for p in ("ferlab", "keras", "tensorflow-cpu") if _installed(p)}
+    versions = {p: metadata.version(p) for p in ("ferlab", "keras", "tensorflow") if _installed(p)}
     return {"machine": f"{cpu}, {os.cpu_count()} cores", "commit": commit + ("+dirty" if dirty else ""),
             **{f"{k}_version": v for k, v in versions.items()}}
 

@@ -3,12 +3,17 @@
 Speed: both tools process the same 640x480 video, built here deterministically (seed 0) from FER2013 official
 test faces of the paper5 classes, each upscaled to ~200 px and shown for ``--per-face`` frames while moving
 over a static synthetic background (MJPG AVI, 30 fps). Each tool runs with its own defaults (detector
-settings, threads), headless. ferlab: :func:`ferlab.deploy.live.run_live` (what ``ferlab live --no-display``
-runs: Haar, crop, classify, track, EMA smoothing; per-frame JSON lines), with the Keras model and the
-exported ONNX / LiteRT files; its per-frame latency is run_live's own ``total`` stage (read to output). When
-live.py is absent, the same read -> ``FacePipeline.analyze`` loop written out here (the table's ``pipeline`` says
-which). fer: ``FER.detect_emotions(frame)`` with its default quantised .tflite model and with its .hdf5 Keras
-model, in a subprocess in bench/.venv-fer (bench/peer_fer_worker.py); a frame's latency is from before
+settings, threads), headless. ferlab: :func:`ferlab.deploy.live.run_live` with the detector ``ferlab live``
+builds for a video, ``make_detector(DEFAULT_DETECTOR, stream=True)`` (the registry's default, BlazeFace
+short-range run by LiteRT when written, with the registry's stream options and detect-and-track; a fresh one
+per pass), then crop, classify, track, EMA smoothing, per-frame JSON lines: what ``ferlab live --no-display``
+runs; the table's ``pipeline`` names the detector and its settings as built. With the Keras model and the
+exported ONNX / LiteRT files; its per-frame latency is run_live's own ``total`` stage (read to output). One
+extra row runs the first ferlab backend with ferlab's Haar detector (``make_detector("haar", stream=True)``,
+``--detector haar``): the detector ferlab had before BlazeFace, and the kind fer uses. When live.py is
+absent, the same read -> ``FacePipeline.analyze`` loop written out here (``pipeline`` says which). fer:
+``FER.detect_emotions(frame)`` with its default quantised .tflite model and with its .hdf5 Keras model, in
+a subprocess in bench/.venv-fer (bench/peer_fer_worker.py); a frame's latency is from before
 ``cap.read()`` to ``detect_emotions``' return. Both sides first analyse ``--warmup`` untimed frames. The
 passes alternate (fer, ferlab..., reversed every other repetition); frames/s is the median over ``--reps``
 passes (frames / the pass's wall time), ``fps_vs_fer`` the median of the per-repetition ratios to fer's
@@ -46,8 +51,7 @@ VENV = BENCH / ".venv-fer"
 REQUIREMENTS = BENCH / "requirements-fer.txt"
 FER_VERSION = "25.10.3"
 FER_LABELS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
-FER_HAAR = {"scale_factor": 1.1, "min_neighbors": 5, "min_size": 50, "angles": ()}  # fer's detectMultiScale, no retry
-FER_HAAR_ROW = "+ fer's Haar settings"
+HAAR_ROW = "+ Haar"  # the extra row: ferlab's first backend with ferlab's Haar detector
 FER_TO_PAPER5 = {"angry": "angry", "fear": "anxious", "surprise": "anxious", "happy": "happy", "sad": "sad",
                  "neutral": "neutral"}  # disgust dropped
 WIDTH, HEIGHT = 640, 480
@@ -228,23 +232,52 @@ def live_available() -> bool:
     return True
 
 
-def ferlab_pass(video: Path, classifier, warmup: int, jsonl: Path, detector_options: dict | None = None) -> dict:
+def describe_detector(detector) -> str:
+    """The ``pipeline`` column's words for a detector as built (``make_detector(..., stream=True)``), read
+    from its attributes so they follow the registry's settings; one not known here, by its registry summary."""
+    from ferlab.deploy.detection import DETECTORS
+    from ferlab.deploy.detection.blazeface import BlazeFaceDetector
+    from ferlab.deploy.detection.flow import DetectAndTrack
+    from ferlab.deploy.detection.haar import HaarDetector
+
+    if isinstance(detector, DetectAndTrack):
+        every = "detect every frame" if detector.every == 1 else \
+            f"detect every {detector.every} frames, optical flow between"
+        return f"{describe_detector(detector.detector)}; {every}"
+    if isinstance(detector, BlazeFaceDetector):
+        tiles, stream = getattr(detector, "tiles", "off"), getattr(detector, "stream", False)
+        regions = {"off": "whole frame", "always": "whole frame + tiles",
+                   "fallback": "whole frame, around the last frame's faces it misses, one tile a frame in turn "
+                   "(all when none is found)"
+                   if stream else "whole frame, tiles where it finds none"}.get(tiles, f"tiles {tiles}")
+        return f"BlazeFace {detector.model.name}-range (LiteRT): {regions}"
+    if isinstance(detector, HaarDetector):
+        retry = f"{'/'.join(f'{a:+g}' for a in detector.angles)} deg retry" if detector.angles else "no retry"
+        return (f"Haar, scale {detector.scale_factor:g}, {detector.min_neighbors} neighbours, "
+                f"min {detector.min_size} px, {retry}")
+    return DETECTORS.get(detector.name).summary if detector.name in DETECTORS else detector.name
+
+
+def ferlab_pass(video: Path, classifier, warmup: int, jsonl: Path, detector_name: str) -> dict:
     """One pass over the video with ``ferlab live``'s loop: :func:`ferlab.deploy.live.run_live` (what the CLI
-    calls; headless, per-frame JSON lines for the video scores) with its default Haar detector; when live.py
-    is absent, the same read -> FacePipeline.analyze loop written out here (no tracking/smoothing). ``detector_options``
-    override the Haar detector's defaults (the extra row with fer's settings)."""
+    calls; headless, per-frame JSON lines for the video scores) with the detector the CLI builds for a video,
+    ``make_detector(detector_name, stream=True)``; when live.py is absent, the same read ->
+    FacePipeline.analyze loop written out here (no smoothing). The detector is stateful (tracking, the
+    previous frame's faces), so the pass gets a fresh one and the warmup frames a throwaway one of their own."""
     import cv2
 
     from ferlab.deploy.detection import make_detector
     from ferlab.deploy.pipeline import FacePipeline
 
-    detector = make_detector("haar", **(detector_options or {}))
-    pipeline = FacePipeline(detector, classifier)
+    warm = FacePipeline(make_detector(detector_name, stream=True), classifier)
     cap = cv2.VideoCapture(str(video))
     for _ in range(warmup):  # Keras traces its predict function on the first call; not timed, as for fer
         ok, frame = cap.read()
         if ok:
-            pipeline.analyze(frame)
+            warm.analyze(frame)
+    detector = make_detector(detector_name, stream=True)
+    described = describe_detector(detector)
+    pipeline = FacePipeline(detector, classifier)
     if live_available():
         cap.release()
         from ferlab.deploy.live import run_live
@@ -261,7 +294,7 @@ def ferlab_pass(video: Path, classifier, warmup: int, jsonl: Path, detector_opti
         return {"frames": stats["frames"], "total_s": stats["seconds"], "mean_ms": stages["total"]["mean_ms"],
                 "p95_ms": stages["total"]["p95_ms"], "detect_ms": stages["detect"]["mean_ms"],
                 "classify_ms": stages["crop"]["mean_ms"] + stages["classify"]["mean_ms"], "boxes": boxes,
-                "probs": probs}
+                "probs": probs, "detector": described}
     cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
     frame_s, detect_ms, classify_ms, boxes, probs = [], [], [], [], []
     start = time.perf_counter()
@@ -280,7 +313,7 @@ def ferlab_pass(video: Path, classifier, warmup: int, jsonl: Path, detector_opti
     total = time.perf_counter() - start
     cap.release()
     return {"frames": len(frame_s), "total_s": total, **summarise(frame_s), "detect_ms": float(np.mean(detect_ms)),
-            "classify_ms": float(np.mean(classify_ms)), "boxes": boxes, "probs": probs}
+            "classify_ms": float(np.mean(classify_ms)), "boxes": boxes, "probs": probs, "detector": described}
 
 
 def summarise(frame_s: list[float]) -> dict:
@@ -339,9 +372,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fer-backends", default="tflite,keras", help="comma-separated: tflite (fer's default), keras")
     parser.add_argument("--threads", type=int, default=None,
                         help="ferlab's LiteRT / ONNX Runtime threads, as `ferlab live --threads` (default: the runtime's)")
-    parser.add_argument("--no-fer-haar-row", action="store_true",
-                        help="skip the extra row: ferlab's first backend with fer's Haar settings (scale 1.1, 5 "
-                             "neighbours, min 50 px, no rotated retry), which separates detector settings from the rest")
+    parser.add_argument("--no-haar-row", action="store_true",
+                        help="skip the extra row: ferlab's first backend with ferlab's Haar detector (--detector "
+                             "haar), which separates the detector's share from the rest")
     args = parser.parse_args(argv)
     started = time.perf_counter()
 
@@ -354,7 +387,9 @@ def main(argv: list[str] | None = None) -> None:
 
     import ferlab
     import ferlab.models  # (quiet TensorFlow import)
+    from ferlab.deploy.detection import DEFAULT_DETECTOR
     from ferlab.deploy.formats import load_classifier
+    from ferlab.deploy.live.tracking import DEFAULT_SMOOTHING
 
     model_files = {"keras": RUN / "model.keras", "onnx": RUN / "exports" / "model.onnx",
                    "litert": RUN / "exports" / "model.tflite"}
@@ -385,7 +420,7 @@ def main(argv: list[str] | None = None) -> None:
         # speed: alternate the passes, reversed every other repetition
         order = [("fer", b) for b in fer_backends[:1]] + [("ferlab", b) for b in ferlab_backends] + \
                 [("fer", b) for b in fer_backends[1:]] + \
-                ([] if args.no_fer_haar_row else [("ferlab", f"{ferlab_backends[0]} {FER_HAAR_ROW}")])
+                ([] if args.no_haar_row else [("ferlab", f"{ferlab_backends[0]} {HAAR_ROW}")])
         passes: dict[str, list[dict]] = {f"{t}-{b}": [] for t, b in order}
         for rep in range(args.reps):
             for tool, b in order if rep % 2 == 0 else order[::-1]:
@@ -398,7 +433,7 @@ def main(argv: list[str] | None = None) -> None:
                 else:
                     runtime = b.split()[0]
                     result = ferlab_pass(video, classifiers[runtime], args.warmup, WORK / f"live-{runtime}.jsonl",
-                                         FER_HAAR if b.endswith(FER_HAAR_ROW) else None)
+                                         "haar" if b.endswith(HAAR_ROW) else DEFAULT_DETECTOR)
                 passes[f"{tool}-{b}"].append(result)
                 log(f"rep {rep + 1}/{args.reps} {tool} {b}: {result['frames'] / result['total_s']:.1f} frames/s")
     finally:
@@ -426,9 +461,9 @@ def main(argv: list[str] | None = None) -> None:
 
             lib = {"keras": "keras", "onnx": "onnxruntime", "litert": "ai-edge-litert"}[runtime]
             version = f"ferlab {ferlab.__version__}, {lib} {metadata.version(lib)}"
-            haar = "Haar, scale 1.1, 5 neighbours, min 50 px, no retry" if b.endswith(FER_HAAR_ROW) \
-                else "Haar, scale 1.05, 4 neighbours, min 40 px, +-20 deg retry"
-            pipeline = f"{loop} ({haar}{'; tracking + EMA 0.35' if live_available() else ''})"
+            name = "haar" if b.endswith(HAAR_ROW) else DEFAULT_DETECTOR
+            smoothing = f"; tracking + EMA {DEFAULT_SMOOTHING:g}" if live_available() else ""
+            pipeline = f"{loop} ({name}: {runs[0]['detector']}{smoothing})"
         out.append({
             "tool": tool, "backend": b if tool == "ferlab" else f"{b}{' (default)' if b == 'tflite' else ''}",
             "fps": round(float(np.median(fps)), 2),

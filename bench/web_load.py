@@ -4,8 +4,8 @@ Each client sends one 640x480 JPEG over and over: its own FER2013 test face (a d
 different expression folder in turn) upscaled to 120-160 px and pasted at its own place on a blurred-noise
 background, each frame tagged ``{"id": "c<client>-<n>"}``, the next frame only after the answer (one
 in flight). Every answer is checked: its id must be the frame just sent by this client (else cross-talk),
-it must not be an error, and it must hold exactly one face whose box is the one the Haar detector finds
-in that client's own image (else mismatch; the places are 90+ px apart, so another client's face cannot
+it must not be an error, and it must hold exactly one face whose box is the one the server's detector
+(``--detector``, the default's) finds in that client's own image (else mismatch; the places are 90+ px apart, so another client's face cannot
 pass). Reports p50/p95/p99 latency (send to answer, per frame), answered frames per second over all
 clients, the server's median timings and how many faces each classifier call batched.
 
@@ -13,7 +13,8 @@ clients, the server's median timings and how many faces each classifier call bat
     python -m bench web-load --model RUN_DIR --clients 20 --seconds 30
     python -m bench web-load --url http://127.0.0.1:8000   # an already running server
 
-Without ``--model`` the server gets a random-init fercnn (the ferlab model trained in tests; weights do
+Without ``--model`` the server gets a random-init fercnn exported to LiteRT (``--format``: what a deployed
+server runs; the weights do
 not change its cost). Needs ``../shared/data/fer2013/test`` (or ``FERLAB_SHARED``).
 """
 
@@ -104,12 +105,12 @@ def box_matches(box, expected, tolerance: float = 0.1) -> bool:
             and abs(w - ew) <= 1.5 * tolerance * ew)
 
 
-def make_scenes(n: int, fer_test: Path | None = None, quality: int = 90) -> list[Scene]:
+def make_scenes(n: int, fer_test: Path | None = None, quality: int = 90, detector_name: str | None = None) -> list[Scene]:
     """n client frames from FER2013 test faces (expression folders in turn, sorted files, each used once),
-    each kept only when the Haar detector finds exactly its face, at its place, in the decoded JPEG."""
+    each kept only when the detector finds exactly its face, at its place, in the decoded JPEG."""
     import cv2
 
-    from ferlab.deploy.detection.haar import HaarDetector
+    from ferlab.deploy.detection import DEFAULT_DETECTOR, make_detector
 
     fer_test = Path(fer_test or SHARED / "data" / "fer2013" / "test")
     folders = sorted(p for p in fer_test.iterdir() if p.is_dir()) if fer_test.is_dir() else []
@@ -118,7 +119,7 @@ def make_scenes(n: int, fer_test: Path | None = None, quality: int = 90) -> list
                          f"or set FERLAB_SHARED")
     files = {f: sorted(f.glob("*.jpg")) + sorted(f.glob("*.png")) for f in folders}
     cursor = Counter()
-    detector = HaarDetector()
+    detector = make_detector(detector_name or DEFAULT_DETECTOR)
     scenes = []
     for i, (cx, cy, side) in enumerate(grid(n)):
         folder = folders[i % len(folders)]
@@ -234,15 +235,21 @@ def describe(summary: dict) -> str:
             f"errors {s['errors']}, cross-talk {s['crosstalk']}, box mismatches {s['mismatches']}")
 
 
-def random_fercnn(folder: Path) -> Path:
-    """A random-init fercnn (5 classes) as a .keras file with its class-name sidecar."""
+def random_fercnn(folder: Path, fmt: str = "litert") -> Path:
+    """A random-init fercnn (5 classes) exported as ``ferlab export`` does (``fmt``: a format name; keras
+    saves the .keras file), with its class-name sidecar: what a deployed server runs."""
     import ferlab.models  # noqa: F401
-    from ferlab.deploy.formats import sidecar_path
+    from ferlab.deploy.export import convert
+    from ferlab.deploy.formats import FORMATS, sidecar_path
     from ferlab.models import ModelConfig, build_model
 
     classes = ["angry", "anxious", "happy", "neutral", "sad"]
-    path = folder / "fercnn-random.keras"
-    build_model(ModelConfig(backbone="fercnn", pooling="avg", num_classes=len(classes))).save(path)
+    model = build_model(ModelConfig(backbone="fercnn", pooling="avg", num_classes=len(classes)))
+    path = folder / f"fercnn-random{FORMATS.get(fmt).suffix}"
+    if fmt == "keras":
+        model.save(path)
+    else:
+        path.write_bytes(convert(model, fmt, "none")[0])
     sidecar_path(path).write_text(json.dumps({"classes": classes}))
     return path
 
@@ -253,10 +260,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model: Path, port: int, workers: int | None, log: Path) -> subprocess.Popen:
+def start_server(model: Path, port: int, workers: int | None, log: Path, detector: str | None = None) -> subprocess.Popen:
     """``ferlab serve`` in a subprocess; returns once /api/health answers."""
     cmd = [sys.executable, "-m", "ferlab.cli", "serve", "--model", str(model), "--port", str(port),
-           "--log-level", "warning"] + (["--workers", str(workers)] if workers else [])
+           "--log-level", "warning"] + (["--workers", str(workers)] if workers else []) \
+        + (["--detector", detector] if detector else [])
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -286,24 +294,27 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench web-load", description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=20, help="concurrent WebSocket clients")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long every client streams")
-    parser.add_argument("--model", type=Path, help="run directory or model file (default: a random-init fercnn)")
+    parser.add_argument("--model", type=Path, help="run directory or model file (default: a random-init fercnn "
+                                                   "exported to --format)")
+    parser.add_argument("--format", default="litert", help="the default model's format (keras, litert, onnx)")
     parser.add_argument("--url", help="an already running server, e.g. http://127.0.0.1:8000 (else one is started)")
     parser.add_argument("--workers", type=int, help="the started server's --workers (default: its own)")
+    parser.add_argument("--detector", help="the started server's --detector (default: its own)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds a client waits for one answer")
     args = parser.parse_args(argv)
 
-    scenes = make_scenes(args.clients)
+    scenes = make_scenes(args.clients, detector_name=args.detector)
     print(f"{len(scenes)} client scenes from FER2013 test faces: " + ", ".join(s.source for s in scenes[:4]) + ", ...",
           flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-web-load-") as tmp:
         proc = None
-        model_name = str(args.model) if args.model else "fercnn (random init)"
+        model_name = str(args.model) if args.model else f"fercnn (random init, {args.format})"
         if args.url:
             base_url, model_name = args.url.rstrip("/"), health(args.url.rstrip("/"))["model"]
         else:
-            model = args.model or random_fercnn(Path(tmp))
+            model = args.model or random_fercnn(Path(tmp), args.format)
             port = free_port()
-            proc = start_server(model, port, args.workers, Path(tmp) / "serve.log")
+            proc = start_server(model, port, args.workers, Path(tmp) / "serve.log", args.detector)
             base_url = f"http://127.0.0.1:{port}"
         try:
             summary, clients = run_load(base_url, scenes, args.seconds, timeout=args.timeout)

@@ -4,6 +4,7 @@ reason when it is absent; CI has it."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ FERPLUS = SHARED / "data" / "ferplus"
 WEIGHTS = SHARED / "weights"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if str(REPO) not in sys.path:  # bench/ (scenes, photographs, load-test clients) lives beside src/
+    sys.path.insert(0, str(REPO))
 
 
 def require(path: Path, what: str) -> Path:

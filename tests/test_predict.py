@@ -8,11 +8,12 @@ What the labels are compared with is the model's own prediction on the original 
 
 - given where each face really is (an oracle detector with the pasted square), the whole predict path
   (decode, crop, batching, rows) must reproduce those labels for >= 95% of rows (it reproduces all of them);
-- with the Haar detector, each row's probabilities must be the model's on the row's own box (exactly), and
-  the agreement with the original faces is measured and printed. It cannot reach 95%: the Haar box frames
-  each FER2013 face a little differently from the dataset's own crop (measured in test_detect.py: centre
-  off by a median 2.8% of the side, side 0.83-1.15x), and the small model trained for the tests changes its
-  label for ~15% of faces when the crop moves by one pixel (see test_label_sensitivity_to_framing). That
+- with the default detector (BlazeFace; the command line's rows), each row's probabilities must be the
+  model's on the row's own box (exactly), and the agreement with the original faces is measured and
+  printed, beside the Haar detector's on the same video. It cannot reach 95%: a detector's box frames each
+  FER2013 face a little differently from the dataset's own crop (measured in test_detect.py: centre off by
+  a median 2.8% of the side for Haar, 4.6% for BlazeFace), and the small model trained for the tests changes
+  its label for ~15% of faces when the crop moves by one pixel (see test_label_sensitivity_to_framing). That
   is a property of the detector against FER2013's framing and of the model, not of the pipeline.
 
 Run with ``-s`` to see the measured agreement, misses and false positives.
@@ -139,16 +140,19 @@ def test_one_row_per_face_per_frame(cli_rows, face_video, classifier):
     extra = sum(n for _, n in matches)
     print(f"{len(truth)} frames: face found in {len(truth) - missed}, missed in {missed} "
           f"({len(faceless)} frames without any face row), {extra} other face rows (false positives)")
-    assert missed <= 0.20 * len(truth)  # Haar recall on paper5's class mix: 86.5% (test_detect.py)
-    assert extra <= 0.05 * len(truth)
+    assert missed <= 0.20 * len(truth)  # recall on paper5's class mix: Haar 86.5%, BlazeFace higher (test_detect.py)
+    # BlazeFace's box on a bare FER2013 crop (no hair, no chin) is now and then ~1.5x the pasted square: that
+    # face counts as missed and its box as another row (measured: 13 of 144 frames; Haar: 3 of 48 first frames)
+    assert extra <= 0.10 * len(truth)
 
 
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_labels_match_the_original_faces(cli_rows, face_video, classifier):
-    """Oracle boxes: >= 95% of rows (all, measured) get the label of the original face. Haar boxes: each row is
-    the model on its own box (exactly); agreement with the original faces is printed (see the module doc)."""
-    from ferlab.deploy.detection import Face, FaceDetector, crop_face
+    """Oracle boxes: >= 95% of rows (all, measured) get the label of the original face. Default detector's
+    boxes: each row is the model on its own box (exactly); agreement with the original faces is printed,
+    with Haar's beside it (see the module doc)."""
+    from ferlab.deploy.detection import DEFAULT_DETECTOR, Face, FaceDetector, crop_face, make_detector
     from ferlab.deploy.pipeline import FacePipeline
     from ferlab.deploy.predict import predict_paths
 
@@ -180,24 +184,29 @@ def test_labels_match_the_original_faces(cli_rows, face_video, classifier):
             break
         decoded.append(frame)
     cap.release()
-    haar_agree = []
+    margin = make_detector(DEFAULT_DETECTOR).margin
     face_rows = cli_rows[cli_rows["label"] != ""]
-    crops = np.stack([crop_face(decoded[r.frame], Face(int(r.x), int(r.y), int(r.w), int(r.h), angle=r.angle))
+    crops = np.stack([crop_face(decoded[r.frame], Face(int(r.x), int(r.y), int(r.w), int(r.h), angle=r.angle), margin)
                       for r in face_rows.itertuples()])
     own = classifier.predict(crops)
     got = face_rows[[f"p_{c}" for c in classifier.classes]].to_numpy()
     own_dp = float(np.abs(own - got).max())
-    for frame, (match, _) in enumerate(frame_matches(cli_rows, truth)):
-        if match is not None:
-            haar_agree.append(match.label == classifier.classes[reference[truth[frame][0]]])
-    haar_agreement = float(np.mean(haar_agree))
+
+    def agreement(table) -> tuple[float, int]:
+        agree = [match.label == classifier.classes[reference[truth[frame][0]]]
+                 for frame, (match, _) in enumerate(frame_matches(table, truth)) if match is not None]
+        return float(np.mean(agree)), len(agree)
+
+    default_agreement, n_default = agreement(cli_rows)
+    haar_agreement, n_haar = agreement(predict_paths([path], FacePipeline(make_detector("haar"), classifier)))
     print(f"labels vs the model on the original faces: oracle boxes {oracle_agreement:.1%} of {len(rows)} rows "
-          f"(max |dp| {oracle_dp:.2g}); Haar boxes {haar_agreement:.1%} of {len(haar_agree)} rows with the face "
-          f"found; Haar rows vs the model on their own crops: max |dp| {own_dp:.2g}")
+          f"(max |dp| {oracle_dp:.2g}); {DEFAULT_DETECTOR} boxes {default_agreement:.1%} of {n_default} rows with "
+          f"the face found (Haar boxes {haar_agreement:.1%} of {n_haar}); {DEFAULT_DETECTOR} rows vs the model on "
+          f"their own crops: max |dp| {own_dp:.2g}")
     assert oracle_agreement >= 0.95
     assert oracle_dp < 1e-3
     assert own_dp < 1e-3
-    assert haar_agreement >= 0.5  # measured, printed; see the module doc for why not 95%
+    assert default_agreement >= 0.5  # measured, printed; see the module doc for why not 95%
 
 
 @pytest.mark.real_data
@@ -263,7 +272,8 @@ def test_images_folders_and_jsonl(fer2013_paper5, classifier, trained_run, tmp_p
     assert summary.set_index("file").loc[str(folder / "nested" / "empty.png"), "frames_without_face"] == 1
 
     out = tmp_path / "results.jsonl"
-    result = invoke("predict", str(folder), str(single), "--model", str(trained_run), "--out", str(out))
+    result = invoke("predict", str(folder), str(single), "--model", str(trained_run), "--out", str(out),
+                    "--detector", "haar")  # the detector of the rows above
     assert "without a face" in result.output
     back = read_table(out)
     assert len(back) == len(rows) and list(back["label"]) == list(rows["label"])

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -20,8 +19,6 @@ import numpy as np
 import pytest
 from conftest import FER2013, REPO, require
 
-if str(REPO) not in sys.path:  # bench/ (the load test's clients) lives beside src/
-    sys.path.insert(0, str(REPO))
 
 CHROMIUM = Path(os.environ.get("FERLAB_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO / "test-artifacts"

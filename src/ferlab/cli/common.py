@@ -48,11 +48,11 @@ def positive(option: str, value: int | float | None, minimum: int = 1) -> None:
         raise FerlabError(f"{option}: must be at least {minimum}, got {value}")
 
 
-def make_detector_checked(name: str, model: Path | None):
+def make_detector_checked(name: str, model: Path | None, **options):
     """The detector, built now so a bad --detector / --detector-model fails before a model loads."""
     from ferlab.deploy.detection import make_detector
 
-    return make_detector(name, model)
+    return make_detector(name, model, **options)
 
 
 def load_classifier_with_status(model: Path, num_threads: int | None = None):

@@ -39,6 +39,7 @@ def live_cmd(
     all_faces: AllFacesOption = True,
     detector: DetectorOption = DEFAULT_DETECTOR,
     detector_model: DetectorModelOption = None,
+    detect_every: Annotated[int | None, typer.Option(help="Detect every N frames; optical flow carries the boxes between, and a lost face is detected again at once (default: the detector's: 1 for BlazeFace, 3 for Haar).")] = None,
     threads: Annotated[int | None, typer.Option(help="LiteRT / ONNX Runtime threads (default: the runtime's).")] = None,
     report_every: Annotated[float, typer.Option(help="Print FPS and latency every this many seconds (0: only at the end).")] = 5.0,
     stats: Annotated[Path | None, typer.Option(help="Also write the final stats (FPS, per-stage mean/p95 ms) to this JSON file.")] = None,
@@ -53,6 +54,7 @@ def live_cmd(
     """
     model = require_model(model)
     positive("--threads", threads)
+    positive("--detect-every", detect_every)
     from ferlab.deploy.formats import resolve_model_file
     from ferlab.deploy.live import EMASmoother, check_outputs, run_live
     from ferlab.deploy.live.sources import open_source
@@ -68,7 +70,7 @@ def live_cmd(
     if not source.isdigit():
         open_source(source)[0].release()  # a missing or unreadable video fails before the model loads
     model_file = resolve_model_file(model, backend)
-    pipeline = FacePipeline(make_detector_checked(detector, detector_model),
+    pipeline = FacePipeline(make_detector_checked(detector, detector_model, stream=True, detect_every=detect_every),
                             load_classifier_with_status(model_file, num_threads=threads), all_faces=all_faces)
 
     def report(s: dict) -> None:

@@ -64,11 +64,15 @@ def serve_cmd(
     def detector_factory():
         return make_detector(detector, detector_model)
 
+    def camera_detector_factory():  # one per camera client, following its faces as `ferlab live` does
+        return make_detector(detector, detector_model, stream=True)
+
     classifier = load_classifier_with_status(model)
     from ferlab.deploy.web import create_app
     from ferlab.deploy.web.server import server_for
 
-    web_app = create_app(classifier, detector_factory, max_upload_bytes=max_upload_bytes, max_pixels=max_pixels,
+    web_app = create_app(classifier, detector_factory, camera_detector_factory=camera_detector_factory,
+                         max_upload_bytes=max_upload_bytes, max_pixels=max_pixels,
                          workers=workers)
     scheme = "https" if ssl_certfile else "http"
     if host in ("0.0.0.0", "::", ""):

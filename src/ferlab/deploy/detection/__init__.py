@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ferlab.deploy.detection.base import (
     DEFAULT_MARGIN,
@@ -30,27 +30,45 @@ class DetectorSpec:
     summary: str  # for --help
     factory: Callable[..., FaceDetector]  # (model path or None, **options) -> detector
     model_file: str | None = None  # the model file it needs (--detector-model), in words; None: needs none
+    detect_every: int = 1  # on a video stream: detect every N frames, optical flow carries the boxes between
+    stream_options: dict = field(default_factory=dict)  # options for the factory on a video stream
 
 
 DETECTORS: Registry[DetectorSpec] = Registry("detector", "--detector")
-DEFAULT_DETECTOR = "haar"
+DEFAULT_DETECTOR = "blazeface"
 
 
 def register_detector(spec: DetectorSpec) -> DetectorSpec:
     return DETECTORS.register(spec.name, spec)
 
 
-def make_detector(name: str = DEFAULT_DETECTOR, model: str | os.PathLike | None = None, **options) -> FaceDetector:
-    """A detector by registry name; ``model`` is its model file when it needs one (--detector-model)."""
+def make_detector(name: str = DEFAULT_DETECTOR, model: str | os.PathLike | None = None, *,
+                  stream: bool = False, detect_every: int | None = None, **options) -> FaceDetector:
+    """A detector by registry name; ``model`` is its model file when it needs one (--detector-model).
+
+    ``stream=True``: for consecutive frames of one video or camera (stateful, one per stream): the
+    registry's stream options, and detection every ``detect_every`` frames (None: the registry's) with
+    optical flow carrying the boxes between (:class:`~ferlab.deploy.detection.flow.DetectAndTrack`).
+    """
     spec = DETECTORS.get(name)
+    if detect_every is not None and detect_every < 1:
+        raise FerlabError(f"--detect-every: must be at least 1 (1 = detect on every frame), got {detect_every}")
+    if stream:
+        options = {**spec.stream_options, **options}
     if spec.model_file is None:
         if model is not None:
             raise FerlabError(f"--detector-model: the {spec.name} detector takes no model file; leave it out "
                               f"or choose a detector that needs one")
-        return spec.factory(**options)
-    if model is None:
+        detector = spec.factory(**options)
+    elif model is None:
         raise FerlabError(f"--detector {spec.name} needs --detector-model PATH ({spec.model_file})")
-    return spec.factory(model, **options)
+    else:
+        detector = spec.factory(model, **options)
+    if not stream:
+        return detector
+    from ferlab.deploy.detection.flow import DetectAndTrack
+
+    return DetectAndTrack(detector, spec.detect_every if detect_every is None else detect_every)
 
 
 def detector_help() -> str:
@@ -76,9 +94,26 @@ def _whole(**options) -> FaceDetector:
     return WholeImageDetector(**options)
 
 
-register_detector(DetectorSpec("haar", "OpenCV's Haar cascades, built in (default)", _haar))
+def _blazeface(**options) -> FaceDetector:
+    from ferlab.deploy.detection.blazeface import BlazeFaceDetector
+
+    return BlazeFaceDetector("short", **options)
+
+
+def _blazeface_full(**options) -> FaceDetector:
+    from ferlab.deploy.detection.blazeface import BlazeFaceDetector
+
+    return BlazeFaceDetector("full", **{"tiles": "off", **options})  # it is the model for small faces
+
+
+register_detector(DetectorSpec("blazeface", "MediaPipe's BlazeFace short-range CNN run by LiteRT, faces within ~2 m, "
+                               "tiled where the whole frame finds none (default)", _blazeface,
+                               stream_options={"stream": True}))
+register_detector(DetectorSpec("blazeface-full", "BlazeFace full-range, smaller faces up to ~5 m, ~2.5x the time",
+                               _blazeface_full))
+register_detector(DetectorSpec("haar", "OpenCV's Haar cascades, built in", _haar, detect_every=3))
 register_detector(DetectorSpec("yunet", "OpenCV's YuNet CNN, needs --detector-model", _yunet,
-                               model_file="face_detection_yunet_2023mar.onnx from the OpenCV model zoo"))
+                               model_file="face_detection_yunet_2023mar.onnx from the OpenCV model zoo", detect_every=2))
 register_detector(DetectorSpec("whole", "no detection: each image is one face crop", _whole))
 
 __all__ = ["DEFAULT_DETECTOR", "DEFAULT_MARGIN", "DETECTORS", "DetectorSpec", "Face", "FaceDetector", "crop_face",

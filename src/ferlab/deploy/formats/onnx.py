@@ -18,13 +18,18 @@ from ferlab.errors import FerlabError
 class OnnxClassifier(FaceClassifier):
     format = "onnx"
 
-    def __init__(self, path: Path, classes: list[str], num_threads: int | None = None):
+    def __init__(self, path: Path, classes: list[str], num_threads: int | None = None, spinning: bool = False):
         super().__init__(path, classes)
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         if num_threads:
             options.intra_op_num_threads = num_threads
+        # ONNX Runtime's worker threads spin (busy-wait) after each run by default: in a live loop they take
+        # a core from the detector and the video decoder. `python -m bench live-runtime` (bench/README.md):
+        # live frames/s 1.5x with spinning off, one face or five.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001  (onnxruntime raises its own Fail/InvalidGraph/... types)

@@ -88,6 +88,9 @@ def run_live(source: str | int | os.PathLike, pipeline: FacePipeline, *, smoothi
         outputs.abort()
         raise FerlabError(f"--source {source}: no frame could be read; the video is empty or the camera gave nothing")
     stats = loop.stats()
+    detections = getattr(pipeline.detector, "detections", None)  # a DetectAndTrack counts its detection frames
+    if detections is not None:
+        stats["detected_frames"] = detections
     stats.update(source=str(source), backend=pipeline.classifier.backend, detector=pipeline.detector.name,
                  smoothing=smoothing, display=window.shown, interrupted=interrupted, outputs=outputs.commit())
     return stats

@@ -133,11 +133,12 @@ class Engine:
     crop, classify (through :class:`BatchingClassifier`)."""
 
     def __init__(self, classifier: FaceClassifier, detector_factory: Callable[[], FaceDetector], *,
-                 max_pixels: int = DEFAULT_MAX_PIXELS, workers: int | None = None, max_batch: int = 32,
+                 camera_detector_factory: Callable[[], FaceDetector] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, workers: int | None = None, max_batch: int = 32,
                  analysis_side: int = DEFAULT_ANALYSIS_SIDE):
         self.classifier = classifier
         self.batcher = BatchingClassifier(classifier, max_batch=max_batch)
         self.detector_factory = detector_factory
+        self.camera_detector_factory = camera_detector_factory or detector_factory
         self.max_pixels = max_pixels
         self.workers = workers or max(2, min(8, os.cpu_count() or 2))
         self.analysis_side = analysis_side
@@ -160,7 +161,8 @@ class Engine:
             self.batcher.close()
 
     def _pipeline(self, whole_image: bool) -> FacePipeline:
-        """This worker thread's pipeline (a detector per thread), classifying through the batcher."""
+        """This worker thread's pipeline for still images (a detector per thread), classifying through the
+        batcher."""
         name = "whole" if whole_image else "detect"
         pipeline = getattr(self._local, name, None)
         if pipeline is None:
@@ -171,26 +173,36 @@ class Engine:
             setattr(self._local, name, pipeline)
         return pipeline
 
-    def analyze(self, data: bytes, whole_image: bool = False) -> dict:
+    async def camera_pipeline(self) -> FacePipeline:
+        """A pipeline for one client's camera stream: its own detector (made in a worker thread), which keeps
+        what it saw in the client's last frame, as ``ferlab live``'s does; frames of one client are analysed
+        one at a time, so it is never used by two threads at once."""
+        self.start()
+        detector = await asyncio.get_running_loop().run_in_executor(self._executor, self.camera_detector_factory)
+        return FacePipeline(detector, _BatchedView(self.batcher), max_side=self.analysis_side)
+
+    def analyze(self, data: bytes, whole_image: bool = False, pipeline: FacePipeline | None = None) -> dict:
         """Blocking: bytes -> ``{width, height, faces, timings_ms}``; raises :class:`ImageError`.
 
         ``whole_image``: the image is already a face crop (FER2013 style): classify all of it, no detection.
+        ``pipeline``: a camera stream's own (:meth:`camera_pipeline`); None: this thread's for still images.
         """
         start = time.perf_counter()
         frame = decode_image(data, self.max_pixels, WEB_IMAGE_FORMATS)
         decoded = time.perf_counter()
         height, width = frame.shape[:2]
-        result = self._pipeline(whole_image).analyze(frame)
+        result = (pipeline or self._pipeline(whole_image)).analyze(frame)
         timings = {"decode": (decoded - start) * 1e3, **result.timings_ms}
         return {"width": width, "height": height, "faces": [face.to_dict() for face in result.faces],
                 "timings_ms": {k: round(v, 2) for k, v in timings.items()}}
 
-    async def run(self, data: bytes, whole_image: bool = False) -> dict:
+    async def run(self, data: bytes, whole_image: bool = False, pipeline: FacePipeline | None = None) -> dict:
         """:meth:`analyze` in a worker thread; ``timings_ms.server`` is the time from the call to the result,
         waiting for a free worker included."""
         self.start()
         start = time.perf_counter()
-        result = await asyncio.get_running_loop().run_in_executor(self._executor, self.analyze, data, whole_image)
+        result = await asyncio.get_running_loop().run_in_executor(self._executor, self.analyze, data, whole_image,
+                                                                 pipeline)
         result["timings_ms"]["server"] = round((time.perf_counter() - start) * 1e3, 2)
         return result
 

