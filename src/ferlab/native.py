@@ -9,23 +9,39 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Iterator
+
+# fd 2 belongs to the whole process: threads that silence it at the same time (the web app's workers each
+# building a detector) share one redirection, made by the first and undone by the last, so that no thread
+# "restores" the /dev/null another one put there.
+_lock = threading.Lock()
+_users = 0
+_saved: int | None = None
 
 
 @contextlib.contextmanager
 def native_stderr_silenced() -> Iterator[None]:
     """Point fd 2 at /dev/null (C++ logging ignores Python's sys.stderr); FERLAB_TF_VERBOSE=1 keeps it."""
+    global _users, _saved
     if os.environ.get("FERLAB_TF_VERBOSE"):
         yield
         return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    with _lock:
+        if _users == 0:
+            sys.stderr.flush()
+            _saved = os.dup(2)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+        _users += 1
     try:
-        os.dup2(devnull, 2)
         yield
     finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+        with _lock:
+            _users -= 1
+            if _users == 0 and _saved is not None:
+                sys.stderr.flush()
+                os.dup2(_saved, 2)
+                os.close(_saved)
+                _saved = None

@@ -24,6 +24,7 @@ How a frame goes through (MediaPipe's face_detection graphs, with their publishe
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,9 +142,9 @@ def around(box: tuple[float, float, float, float], frame_shape: tuple[int, ...],
 
 def face_centre(row: np.ndarray) -> np.ndarray:
     """The point a face's framing is placed from: halfway between the box's centre and the midpoint of the
-    eyes' centre and the mouth. On FER2013 faces pasted into scenes (134 faces, ``python -m bench
-    detectors --calibrate``) the FER2013 face's centre lies around it with a median offset of 4.2% of the
-    face's side, against 5.6% around the box's centre alone."""
+    eyes' centre and the mouth. On 100 FER2013 faces pasted into scenes (``python -m bench detectors
+    --calibrate``) the FER2013 face's centre lies around it with a median offset of 4.2% of the face's
+    side, against 5.7% around the box's centre alone."""
     box = (row[0:2] + row[2:4]) / 2
     eyes_mouth = ((row[4:6] + row[6:8]) / 2 + row[10:12]) / 2
     return (box + eyes_mouth) / 2
@@ -158,11 +159,14 @@ def _same_face(a: tuple[float, float, float, float], b: tuple[float, float, floa
     return inside(a, b) or inside(b, a)
 
 
-def tile_grid(height: int, width: int, share: float = 0.6) -> list[tuple[int, int, int]]:
-    """Overlapping square tiles (x, y, side) covering a frame: side ``share`` of the shorter side, three
-    across and two down a landscape frame (two across, three down a portrait one)."""
+def tile_grid(height: int, width: int, share: float = 0.6, overlap: float = 0.3) -> list[tuple[int, int, int]]:
+    """Square tiles (x, y, side) covering a frame: side ``share`` of its shorter side, as many along each
+    axis as keep neighbours overlapping by at least ``overlap`` of the side (a 640x480 frame: three across,
+    two down; 1280x720: four across)."""
     side = max(1, round(min(height, width) * share))
-    across, down = (3, 2) if width >= height else (2, 3)
+    step = (1.0 - overlap) * side
+    across = max(2, math.ceil((width - side) / step) + 1)
+    down = max(2, math.ceil((height - side) / step) + 1)
     xs = np.linspace(0, width - side, across).round().astype(int)
     ys = np.linspace(0, height - side, down).round().astype(int)
     return [(int(x), int(y), side) for y in ys for x in xs]
@@ -173,11 +177,11 @@ class BlazeFaceDetector(FaceDetector):
     ~5 m, ~2.5x the time), run by LiteRT. See the module's note for the steps.
 
     Tiles: short-range sees a 640x480 frame at 128 px, so a face under ~150 px is under ~30 px to it and
-    often missed. Where the whole frame gives nothing, the frame is searched again as six overlapping
-    tiles of 0.6 its height (:func:`tile_grid`): each face is then 2.2x larger to the
-    model. Measured with ``python -m bench detectors`` (bench/README.md) on FER2013 test faces pasted into
-    640x480 scenes: big faces (150-220 px) 87 -> 98 of 100 found, small ones (64-140 px) 9 -> 47 of 50,
-    no box in 20 empty frames, the tiles costing ~5x a whole-frame pass. ``tiles``: "fallback" (as said),
+    often missed. Where the whole frame gives nothing, the frame is searched again as overlapping tiles of
+    0.6 its shorter side (:func:`tile_grid`; six on 640x480): each face is then 2.2x larger to the model.
+    Measured with ``python -m bench detectors`` (bench/README.md) on FER2013 test faces pasted into
+    640x480 scenes: big faces (150-220 px) 86 -> 97 of 100 found, small ones (64-140 px) 9 -> 47 of 50,
+    no box in 20 empty frames, the six tiles costing ~5.5x a whole-frame pass. ``tiles``: "fallback" (as said),
     "off" or "always".
 
     ``stream=True`` (consecutive frames of one video or camera; ``make_detector(..., stream=True)``): each
@@ -185,6 +189,7 @@ class BlazeFaceDetector(FaceDetector):
     side: the face ~2x larger to the model), one pass a face; where faces are found, one tile a frame, in
     turn, finds new faces too small for the whole frame within six frames; where none is, all the tiles
     run, as for a still image. A frame with faces costs 2-3 passes of the model instead of up to seven.
+    (With ``tiles`` "off" or "always" there is nothing to remember: ``stream`` changes nothing.)
 
     ``min_score``: None takes MediaPipe's (0.5 short-range, 0.6 full-range). ``num_threads``: LiteRT's
     threads; one is fastest for a 128 px input beside a classifier and a video decoder on two cores.
@@ -204,13 +209,16 @@ class BlazeFaceDetector(FaceDetector):
         self.model = variants[variant]
         self.name = "blazeface" if variant == "short" else "blazeface-full"
         self.min_score = self.model.min_score if min_score is None else float(min_score)
+        if not 0.0 < self.min_score < 1.0:
+            raise FerlabError(f"BlazeFace min_score: must be between 0 and 1 (a probability), got {min_score}")
         self.framing = FER2013_FRAMING[variant] if framing is None else tuple(framing)
         self.tiles, self.stream = tiles, bool(stream)
         self._frames = 0
         self._previous: tuple | None = None  # on a stream: (frame shape, the last frame's boxes)
         path = Path(model) if model is not None else packaged_model(self.model.file)
         if not path.is_file():
-            raise FerlabError(f"{path}: BlazeFace model not found; give the path of MediaPipe's {self.model.file}")
+            raise FerlabError(f"{path}: BlazeFace model not found; pass the path of MediaPipe's {self.model.file} "
+                              f"as model=, or leave model out for the one in {MODEL_DISTRIBUTION}")
         from ai_edge_litert.interpreter import Interpreter
 
         from ferlab.native import native_stderr_silenced
@@ -220,17 +228,19 @@ class BlazeFaceDetector(FaceDetector):
                 self.interpreter = Interpreter(str(path), num_threads=num_threads)
                 self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
-            raise FerlabError(f"{path}: LiteRT cannot load it as a BlazeFace .tflite model "
-                              f"({str(exc).strip().splitlines()[0]})") from None
+            raise FerlabError(f"{path}: LiteRT cannot load it as a .tflite model "
+                              f"({str(exc).strip().splitlines()[0]}); give MediaPipe's {self.model.file}") from None
         # The files' outputs are reshaped for a batch of one (a batch of tiles comes out layer-major, not
         # image-major, and is no faster: 10.7 vs 10.8 ms for six), so each region is one call.
         self._input = self.interpreter.get_input_details()[0]["index"]
         outputs = sorted(self.interpreter.get_output_details(), key=lambda d: d["shape"][-1], reverse=True)
-        self._regressors, self._logits = outputs[0]["index"], outputs[1]["index"]  # (1, N, 16), (1, N, 1)
         self.anchors = ssd_anchors(self.model)
-        if outputs[0]["shape"][1] != len(self.anchors):
-            raise FerlabError(f"{path}: {outputs[0]['shape'][1]} anchors in the file, {len(self.anchors)} expected "
-                              f"for BlazeFace {variant}-range; give MediaPipe's {self.model.file}")
+        shapes = [tuple(d["shape"]) for d in outputs]
+        if shapes[:2] != [(1, len(self.anchors), 16), (1, len(self.anchors), 1)] or len(shapes) != 2:
+            raise FerlabError(f"{path}: outputs {shapes}, not BlazeFace {variant}-range's "
+                              f"[(1, {len(self.anchors)}, 16), (1, {len(self.anchors)}, 1)]; give MediaPipe's "
+                              f"{self.model.file}")
+        self._regressors, self._logits = outputs[0]["index"], outputs[1]["index"]  # (1, N, 16), (1, N, 1)
         size = self.model.input_size
         self._image = np.zeros((size, size, 3), np.uint8)
 
@@ -282,6 +292,8 @@ class BlazeFaceDetector(FaceDetector):
         """BlazeFace's own detections after suppression: rows of a box (x0, y0, x1, y1) and six key points
         in frame pixels (see :meth:`_search`), and scores. See the class's note for which regions are
         searched when."""
+        if frame.dtype != np.uint8 or frame.ndim not in (2, 3) or (frame.ndim == 3 and frame.shape[2] not in (1, 3, 4)):
+            raise FerlabError(f"frame: expected a uint8 grayscale, BGR or BGRA image, got {frame.dtype} {frame.shape}")
         height, width = frame.shape[:2]
         self._frames += 1
         tiles = [(x, y, side, side) for x, y, side in tile_grid(height, width)]

@@ -5,11 +5,11 @@ frames between detections each box moves by the median pyramidal Lucas-Kanade fl
 inside it (OpenCV's ``calcOpticalFlowPyrLK``, ~1 ms per face at 640x480) and scales by the median change
 of their spread: the "median flow" tracker. Points that do not come back to where they started when
 tracked backwards (forward-backward error > 1 px) are dropped; a face with too few points left is lost,
-and a lost face, or a frame with no face at all, makes the next frame a detection frame. Written here, not
+and the frame is then detected at once; a frame after one with no face at all is always detected. Written here, not
 taken from OpenCV's tracker classes: their KCF/MedianFlow trackers live in opencv-contrib, and the
 main-module ones (MIL, Nano, Vit) cost 5-20 ms a face or need model files.
 
-With a cheap detector (BlazeFace, ~3 ms a frame) ``every=1`` detects on every frame and no flow runs.
+With a cheap detector (BlazeFace, ~2.5 ms a pass) ``every=1`` detects on every frame and no flow runs.
 """
 
 from __future__ import annotations
