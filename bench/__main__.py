@@ -5,7 +5,7 @@ import sys
 BENCHMARKS = {"finetune": "bench.finetune", "detectors": "bench.detectors", "reproduce": "bench.reproduce", "inference": "bench.inference",
               "peer-fer": "bench.peer_fer",
               "live": "bench.live", "live-runtime": "bench.live_runtime",
-              "train-throughput": "bench.train_throughput", "pooling-cache": "bench.pooling_cache",
+              "train-throughput": "bench.train_throughput", "tf-step": "bench.tf_step", "pooling-cache": "bench.pooling_cache",
               "web-load": "bench.web_load"}
 
 
