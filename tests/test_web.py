@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 from conftest import FER2013, REPO, require
 
-
 CHROMIUM = Path(os.environ.get("FERLAB_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO / "test-artifacts"
 MAX_BYTES, MAX_PIXELS = 150_000, 1_000_000  # the TestClient app's limits (the 640x480 scenes fit)

@@ -111,9 +111,10 @@ def print_predict_summary(target, summary, classes: list[str]) -> None:
 
 
 def print_live_stats(s: dict) -> None:
+    detected = f" on {s['detected_frames']} frames" if "detected_frames" in s else ""
     title = (f"{s['source']}: {s['frames']} frames in {s['seconds']:.1f} s = {s['fps']:.1f} fps "
              f"({s['backend']} classifier, {s['detector']} detector"
-             f"{' on %d frames' % s['detected_frames'] if 'detected_frames' in s else ''}, {s['tracks']} track(s)"
+             f"{detected}, {s['tracks']} track(s)"
              f"{', interrupted' if s['interrupted'] else ''})")
     out_console.print(title)
     table = Table()
