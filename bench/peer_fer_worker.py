@@ -14,6 +14,8 @@ stdout (TensorFlow and fer log to stderr), so the caller can alternate fer's pas
   preprocessed the way ``detect_emotions`` does it: ``cv2.resize`` to the model's 64x64 (bilinear), float
   ``/ 255``, then ``(x - 0.5) * 2`` (fer's code scales to [-1, 1], not [0, 1]), through fer's own
   ``FER._classify_emotions``. Answers the unrounded 7 probabilities per crop, in fer's label order.
+- ``{"cmd": "latency", "backend": ..., "runs": N}``: the median seconds of one ``_classify_emotions`` call on
+  one preprocessed face (batch of 1, after 5 warm-up calls): fer's classify time per face.
 - ``{"cmd": "quit"}``.
 
     bench/.venv-fer/bin/python bench/peer_fer_worker.py < commands.jsonl > answers.jsonl
@@ -125,6 +127,19 @@ def crops(backend: str, npy: str, cache: dict, chunk: int = 256) -> dict:
     return {"probs": probs.round(6).tolist(), "seconds": seconds}
 
 
+def latency(backend: str, runs: int, cache: dict) -> dict:
+    detector, _ = _fer(backend, cache)
+    face = ((np.random.default_rng(0).integers(0, 256, (1, 64, 64, 1)).astype("float32") / 255.0) - 0.5) * 2.0
+    for _ in range(5):
+        detector._classify_emotions(face)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        detector._classify_emotions(face)
+        times.append(time.perf_counter() - start)
+    return {"median_s": float(np.median(times)), "runs": runs}
+
+
 def main() -> None:
     cache: dict = {}
     out = sys.stdout
@@ -143,6 +158,8 @@ def main() -> None:
                 answer = video(msg["backend"], msg["path"], int(msg.get("warmup", 5)), cache)
             elif cmd == "crops":
                 answer = crops(msg["backend"], msg["npy"], cache)
+            elif cmd == "latency":
+                answer = latency(msg["backend"], int(msg.get("runs", 50)), cache)
             else:
                 raise ValueError(f"unknown command {cmd!r}")
             answer = {"ok": True, **answer}

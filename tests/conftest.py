@@ -66,3 +66,27 @@ def trained_run(fer2013_paper5, tmp_path_factory):
     metrics = train_run(cfg, run_dir)
     assert metrics["status"] == "ok", metrics
     return run_dir
+
+
+def assert_one_line_error(result, *needles: str, code: int = 2) -> str:
+    """A finished CLI subprocess failed with one ``error:`` line holding every needle, and no traceback."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def invoke(*args: str):
+    """Run the CLI in this process (the model's TensorFlow is already loaded here)."""
+    from typer.testing import CliRunner
+
+    from ferlab.cli import app
+
+    result = CliRunner().invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    assert result.exit_code == 0, result.output
+    return result

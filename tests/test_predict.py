@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import assert_one_line_error, invoke
 from test_detect import BACKGROUNDS, background, fer_test_faces, finds, paste_face, write_video
 
 N_FACES, FRAMES_PER_FACE, FPS = 48, 3, 10.0
@@ -37,29 +38,6 @@ MARGIN_PX = 20
 def ferlab(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ferlab.cli", *args], check=False, capture_output=True, text=True,
                           cwd=cwd, timeout=300)
-
-
-def assert_one_line_error(result, *needles: str) -> str:
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
-
-
-def invoke(*args: str):
-    """Run the CLI in this process (the model's TensorFlow is already loaded here)."""
-    from typer.testing import CliRunner
-
-    from ferlab.cli import app
-
-    result = CliRunner().invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    assert result.exit_code == 0, result.output
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -280,7 +258,7 @@ def test_images_folders_and_jsonl(fer2013_paper5, classifier, trained_run, tmp_p
     assert np.allclose(back["p_happy"].fillna(-1), rows["p_happy"].fillna(-1), atol=1e-5)
 
 
-@pytest.mark.parametrize("case", ["missing", "not-image", "corrupt", "out-extension", "out-exists", "yunet", "no-model"])
+@pytest.mark.parametrize("case", ["missing", "not-image", "corrupt", "out-extension", "out-exists", "yunet", "unknown-model"])
 def test_bad_input_is_one_line(case, tmp_path):
     image = tmp_path / "face.png"
     cv2.imwrite(str(image), np.zeros((60, 60, 3), np.uint8))
@@ -292,11 +270,11 @@ def test_bad_input_is_one_line(case, tmp_path):
             "out-extension": ([str(image), "--out", str(tmp_path / "r.xlsx")], "--out"),
             "out-exists": ([str(image), "--out", str(tmp_path / "r.csv")], "already exists"),
             "yunet": ([str(image), "--detector", "yunet", "--detector-model", str(tmp_path / "y.onnx")], "y.onnx"),
-            "no-model": ([str(image)], "--model")}[case]
+            "unknown-model": ([str(image), "--model", "no-such-model"], "--model no-such-model")}[case]
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     (tmp_path / "r.csv").write_text("keep me")
-    model_args = [] if case == "no-model" else ["--model", str(model)]
+    model_args = [] if case == "unknown-model" else ["--model", str(model)]
     result = ferlab("predict", *args[0], *model_args, cwd=tmp_path)
     assert_one_line_error(result, args[1])
     assert (tmp_path / "r.csv").read_text() == "keep me"

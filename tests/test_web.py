@@ -279,7 +279,7 @@ def test_serve_cli_errors_are_one_line(tmp_path):
         assert isinstance(result.exception, FerlabError), (result.exception, result.output)
         return str(result.exception)
 
-    assert error_of().startswith("--model:")
+    assert error_of("--model", "no-such-model").startswith("--model no-such-model: no such file or directory, and not a zoo model")
     cert = tmp_path / "cert.pem"
     cert.write_text("x")
     assert "give both" in error_of("--model", str(tmp_path), "--ssl-certfile", str(cert))

@@ -41,13 +41,13 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = False) -> Iterator[P
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _current_umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
-_UMASK = _current_umask()
+_UMASK = current_umask()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from ferlab.cli import data, export, live, predict, research, serve
+from ferlab.cli import data, export, live, models, predict, research, serve
 from ferlab.errors import FerlabError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides the real output
@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chat
 app = typer.Typer(help="Facial expression recognition: data, models, studies, reports, deployment.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None)
 app.add_typer(data.app, name="data")
+app.add_typer(models.app, name="models")
 research.register(app)
 app.command("export")(export.export_cmd)
 app.command("predict")(predict.predict_cmd)

@@ -14,6 +14,7 @@ from rich.console import Console
 from ferlab.deploy.detection import DETECTORS, detector_help
 from ferlab.deploy.formats import model_file_words
 from ferlab.errors import FerlabError
+from ferlab.zoo import MODELS, default_model
 
 
 def _console(stderr: bool) -> Console:
@@ -27,7 +28,11 @@ console = _console(stderr=True)  # progress, messages, summaries beside a table 
 out_console = _console(stderr=False)  # results
 
 # ------------------------------------------------------------------------------------------ shared options
-ModelOption = Annotated[Path | None, typer.Option(help=f"The model: {model_file_words()}.")]
+ModelOption = Annotated[str | None, typer.Option(
+    help=f"The model: a zoo model's name ({MODELS.choices()}; default {default_model().name}: see "
+         f"`ferlab models list`), or {model_file_words()}.")]
+MinConfidenceOption = Annotated[float, typer.Option(
+    help="Label a face 'uncertain' when its top (calibrated) probability is below this; 0: never.")]
 DetectorOption = Annotated[str, typer.Option(help=f"Face detector: {detector_help()}.")]
 DetectorModelOption = Annotated[Path | None, typer.Option(
     help="The detector's model file, for a detector that needs one: "
@@ -36,10 +41,11 @@ AllFacesOption = Annotated[bool, typer.Option("--all-faces/--largest", help="Eve
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")]
 
 
-def require_model(model: Path | None) -> Path:
-    if model is None:
-        raise FerlabError(f"--model: give {model_file_words()}")
-    return model
+def model_path(model: str | None, backend: str = "auto") -> Path:
+    """--model -> the file or run directory to load: the default zoo model when not given."""
+    from ferlab.zoo import resolve_model
+
+    return resolve_model(model, backend)
 
 
 def positive(option: str, value: int | float | None, minimum: int = 1) -> None:

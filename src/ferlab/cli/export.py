@@ -16,7 +16,7 @@ FORMAT_HELP = (", ".join(f"{n} ({FORMATS.get(n).suffix})" for n in export_format
 
 
 def export_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="A finished run directory (holds model.keras).")],
+    run_dir: Annotated[str | None, typer.Argument(help="A finished run directory (holds model.keras), or a zoo model's name (default: the default zoo model).", show_default=False)] = None,
     fmt: Annotated[str | None, typer.Option("--format", help=FORMAT_HELP)] = None,
     quantize: Annotated[str, typer.Option(help=f"{', '.join(QUANTIZE)}: float32, float16 weights, or int8 calibrated on the run's training faces.")] = "none",
     out: Annotated[Path | None, typer.Option(help="The exported file (default RUN_DIR/exports/model[-QUANTIZE].SUFFIX); FILE.json and FILE.parity.json go beside it.")] = None,
@@ -30,8 +30,18 @@ def export_cmd(
     Writes FILE, its sidecar FILE.json (classes, input spec, provenance) and FILE.parity.json (top-1
     agreement and max |delta p| against Keras on test faces, sizes, latencies). Exit code 3 when the
     agreement is below the format's bound (99.5% for none/fp16, 97% for int8); the files are kept.
+
+    Given a zoo model (or nothing: the default one), copies its shipped LiteRT (none, int8) or ONNX file
+    with its sidecar and its card (FILE.card.md): those files were exported and tested when the model was built.
     """
     from ferlab.deploy.export import check_passed, export_run
+    from ferlab.zoo import MODELS, default_model, export_zoo_file
+
+    if run_dir is None or (not Path(run_dir).exists() and run_dir in MODELS):
+        name = run_dir or default_model().name
+        written = export_zoo_file(name, fmt, quantize, out, overwrite)
+        console.print(f"wrote {written} (+ .json, .card.md): zoo model {name}")
+        return
 
     with console.status("exporting") as status:
         report = export_run(run_dir, fmt, quantize, out, parity_images=parity_images,

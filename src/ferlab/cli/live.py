@@ -11,19 +11,21 @@ from ferlab.cli.common import (
     AllFacesOption,
     DetectorModelOption,
     DetectorOption,
+    MinConfidenceOption,
     ModelOption,
     OverwriteOption,
     console,
     load_classifier_with_status,
     make_detector_checked,
+    model_path,
     positive,
-    require_model,
 )
 from ferlab.cli.show import print_live_stats
 from ferlab.deploy.detection import DEFAULT_DETECTOR
 from ferlab.deploy.formats import FORMATS
 from ferlab.deploy.live.sources import VIDEO_CODECS
 from ferlab.deploy.live.tracking import DEFAULT_SMOOTHING
+from ferlab.deploy.pipeline import check_min_confidence
 from ferlab.errors import FerlabError
 
 
@@ -43,6 +45,7 @@ def live_cmd(
     threads: Annotated[int | None, typer.Option(help="LiteRT / ONNX Runtime threads (default: the runtime's).")] = None,
     report_every: Annotated[float, typer.Option(help="Print FPS and latency every this many seconds (0: only at the end).")] = 5.0,
     stats: Annotated[Path | None, typer.Option(help="Also write the final stats (FPS, per-stage mean/p95 ms) to this JSON file.")] = None,
+    min_confidence: MinConfidenceOption = 0.0,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Detect, classify, track and smooth faces live from a camera or a video; print FPS and stage latency.
@@ -52,10 +55,9 @@ def live_cmd(
 
     Press q or Esc in the window to stop (Ctrl-C without a window); outputs are kept either way.
     """
-    model = require_model(model)
     positive("--threads", threads)
+    check_min_confidence(min_confidence)
     positive("--detect-every", detect_every)
-    from ferlab.deploy.formats import resolve_model_file
     from ferlab.deploy.live import EMASmoother, check_outputs, run_live
     from ferlab.deploy.live.sources import open_source
     from ferlab.deploy.pipeline import FacePipeline
@@ -69,9 +71,10 @@ def live_cmd(
             raise FerlabError(f"--stats {stats}: already exists; choose another path or pass --overwrite")
     if not source.isdigit():
         open_source(source)[0].release()  # a missing or unreadable video fails before the model loads
-    model_file = resolve_model_file(model, backend)
+    model_file = model_path(model, backend)
     pipeline = FacePipeline(make_detector_checked(detector, detector_model, stream=True, detect_every=detect_every),
-                            load_classifier_with_status(model_file, num_threads=threads), all_faces=all_faces)
+                            load_classifier_with_status(model_file, num_threads=threads), all_faces=all_faces,
+                            min_confidence=min_confidence)
 
     def report(s: dict) -> None:
         total = s["stages"].get("total", {})

@@ -11,19 +11,21 @@ from ferlab.cli.common import (
     AllFacesOption,
     DetectorModelOption,
     DetectorOption,
+    MinConfidenceOption,
     ModelOption,
     OverwriteOption,
     console,
     load_classifier_with_status,
     make_detector_checked,
+    model_path,
     out_console,
     positive,
     progress_bar,
-    require_model,
 )
 from ferlab.cli.show import print_predict_summary
 from ferlab.deploy.detection import DEFAULT_DETECTOR
 from ferlab.deploy.media import DEFAULT_MAX_PIXELS
+from ferlab.deploy.pipeline import check_min_confidence
 
 
 def predict_cmd(
@@ -36,6 +38,7 @@ def predict_cmd(
     every: Annotated[int, typer.Option(help="Videos: analyse every N-th frame.")] = 1,
     batch_size: Annotated[int, typer.Option(help="Faces classified per batch (across frames and files).")] = 64,
     max_pixels: Annotated[int, typer.Option(help="Largest image, width x height; larger images are refused.")] = DEFAULT_MAX_PIXELS,
+    min_confidence: MinConfidenceOption = 0.0,
     overwrite: OverwriteOption = False,
 ) -> None:
     """Detect and classify the faces in images and videos: one row per face, then a summary per file.
@@ -43,7 +46,8 @@ def predict_cmd(
     Columns: file, frame, time_s, face, x, y, w, h, score, angle, p_<class>..., label, confidence. A frame or
     image without a detected face gets a row with an empty label, so misses are counted.
     """
-    model = require_model(model)
+    model_file = model_path(model)
+    check_min_confidence(min_confidence)
     positive("--every", every)
     positive("--batch-size", batch_size)
     positive("--max-pixels", max_pixels)
@@ -55,8 +59,8 @@ def predict_cmd(
         api.check_out(out, overwrite)
     inputs = collect_media(paths, every, max_pixels)  # bad paths and images fail here, before the model loads
     face_detector = make_detector_checked(detector, detector_model)
-    classifier = load_classifier_with_status(model)
-    pipeline = FacePipeline(face_detector, classifier, all_faces=all_faces)
+    classifier = load_classifier_with_status(model_file)
+    pipeline = FacePipeline(face_detector, classifier, all_faces=all_faces, min_confidence=min_confidence)
     with progress_bar(f"predicting {len(inputs)} file(s)") as progress:
         rows = list(api.iter_rows(inputs, pipeline, every=every, batch_size=batch_size, max_pixels=max_pixels,
                                   progress=progress))

@@ -10,15 +10,17 @@ import typer
 from ferlab.cli.common import (
     DetectorModelOption,
     DetectorOption,
+    MinConfidenceOption,
     ModelOption,
     console,
     load_classifier_with_status,
     make_detector_checked,
+    model_path,
     positive,
-    require_model,
 )
 from ferlab.deploy.detection import DEFAULT_DETECTOR
 from ferlab.deploy.media import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES
+from ferlab.deploy.pipeline import check_min_confidence
 from ferlab.errors import FerlabError
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -35,6 +37,7 @@ def serve_cmd(
     workers: Annotated[int | None, typer.Option(help="Threads that decode and detect (default: the CPU count, 2 to 8).")] = None,
     ssl_certfile: Annotated[Path | None, typer.Option(help="HTTPS certificate (PEM); phones need HTTPS for the camera.")] = None,
     ssl_keyfile: Annotated[Path | None, typer.Option(help="HTTPS private key (PEM), with --ssl-certfile.")] = None,
+    min_confidence: MinConfidenceOption = 0.0,
     log_level: Annotated[str, typer.Option(help=f"uvicorn log level: {', '.join(LOG_LEVELS[:-1])}.")] = "info",
 ) -> None:
     """Serve the model over HTTP: a camera page at /, POST /api/predict, GET /api/health, WebSocket /ws, docs at /docs.
@@ -43,7 +46,8 @@ def serve_cmd(
     analyse a still image. Browsers give the camera only to secure pages: http://localhost works on this
     computer; from a phone use HTTPS (--ssl-certfile/--ssl-keyfile) or a tunnel (see the README).
     """
-    model = require_model(model)
+    model_file = model_path(model)
+    check_min_confidence(min_confidence)
     positive("--max-upload-bytes", max_upload_bytes)
     positive("--max-pixels", max_pixels)
     positive("--workers", workers)
@@ -67,13 +71,13 @@ def serve_cmd(
     def camera_detector_factory():  # one per camera client, following its faces as `ferlab live` does
         return make_detector(detector, detector_model, stream=True)
 
-    classifier = load_classifier_with_status(model)
+    classifier = load_classifier_with_status(model_file)
     from ferlab.deploy.web import create_app
     from ferlab.deploy.web.server import server_for
 
     web_app = create_app(classifier, detector_factory, camera_detector_factory=camera_detector_factory,
                          max_upload_bytes=max_upload_bytes, max_pixels=max_pixels,
-                         workers=workers)
+                         workers=workers, min_confidence=min_confidence)
     scheme = "https" if ssl_certfile else "http"
     if host in ("0.0.0.0", "::", ""):
         shown = lan_address() or "THIS-MACHINE'S-ADDRESS"

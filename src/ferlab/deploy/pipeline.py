@@ -19,7 +19,22 @@ import numpy as np
 
 from ferlab.deploy.detection import Face, FaceDetector, crop_face
 from ferlab.deploy.formats.base import FaceClassifier
+from ferlab.errors import FerlabError
 from ferlab.face import blank_faces
+
+UNCERTAIN = "uncertain"  # the label of a face whose top probability is below the pipeline's min_confidence
+
+
+def decide_label(probabilities: np.ndarray, classes: Sequence[str], min_confidence: float = 0.0) -> str:
+    """The top class, or :data:`UNCERTAIN` when its probability is below ``min_confidence`` (abstention)."""
+    k = int(np.argmax(probabilities))
+    return classes[k] if float(probabilities[k]) >= min_confidence else UNCERTAIN
+
+
+def check_min_confidence(value: float) -> float:
+    if not 0.0 <= value < 1.0:
+        raise FerlabError(f"--min-confidence: must be in [0, 1), got {value}; 0 never abstains")
+    return float(value)
 
 
 @dataclass
@@ -29,10 +44,16 @@ class FaceResult:
     face: Face
     probabilities: np.ndarray
     classes: list[str]
+    min_confidence: float = 0.0
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        """(x, y, w, h) in the image's pixels."""
+        return self.face.box
 
     @property
     def label(self) -> str:
-        return self.classes[int(np.argmax(self.probabilities))]
+        return decide_label(self.probabilities, self.classes, self.min_confidence)
 
     @property
     def confidence(self) -> float:
@@ -65,13 +86,16 @@ class FacePipeline:
     ``margin``: the crop framing; None takes the detector's own (:attr:`FaceDetector.margin`).
     ``max_side``: frames whose longer side is larger are shrunk to it for detection and cropping (cost
     grows with the pixels; faces stay well above 48 px), and the boxes are mapped back to the frame.
+    ``min_confidence``: a face whose top probability is below it is labelled :data:`UNCERTAIN` (its
+    probabilities are kept); zoo models are calibrated, so 0.5 means "right about half the time or better".
     """
 
     def __init__(self, detector: FaceDetector, classifier: FaceClassifier, *, all_faces: bool = True,
-                 margin: float | None = None, max_side: int | None = None):
+                 margin: float | None = None, max_side: int | None = None, min_confidence: float = 0.0):
         self.detector, self.classifier, self.all_faces = detector, classifier, all_faces
         self.margin = detector.margin if margin is None else margin
         self.max_side = max_side
+        self.min_confidence = check_min_confidence(min_confidence)
 
     @property
     def classes(self) -> list[str]:
@@ -104,7 +128,7 @@ class FacePipeline:
         results, k = [], 0
         for item in located:
             n = len(item.faces)
-            faces = [FaceResult(f, p, self.classes) for f, p in zip(item.faces, probs[k:k + n])]
+            faces = [FaceResult(f, p, self.classes, self.min_confidence) for f, p in zip(item.faces, probs[k:k + n])]
             k += n
             share = elapsed * n / total if len(located) > 1 else elapsed
             results.append(FrameResult(faces, {**item.timings_ms, "classify": share}))

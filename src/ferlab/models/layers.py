@@ -161,3 +161,36 @@ class Pool2D(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "kind": self.kind, "pool_size": self.pool_size, "strides": self.strides,
                 "padding": self.padding, "replaces": self.replaces}
+
+
+@keras.saving.register_keras_serializable(package="ferlab")
+class MergeClasses(keras.layers.Layer):
+    """Class probabilities -> probabilities of coarser classes: ``p @ M``, renormalised to sum to 1.
+
+    ``groups[j]`` lists the input class indices merged into output class ``j``; an input class in no group
+    is dropped (its probability removed before renormalising: the model's belief *given* that the face
+    is not of a dropped class). This is how a 7-class FER2013 model answers the study's paper5 protocol
+    (fear + surprise -> anxious, disgust dropped) with no retraining. Plain matmul, sum and divide: exports
+    to LiteRT and ONNX as they are.
+    """
+
+    def __init__(self, groups: list[list[int]], num_inputs: int, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = [list(map(int, g)) for g in groups]
+        self.num_inputs = int(num_inputs)
+        matrix = np.zeros((self.num_inputs, len(self.groups)), np.float32)
+        for j, group in enumerate(self.groups):
+            matrix[group, j] = 1.0
+        if (matrix.sum(1) > 1).any():
+            raise ValueError(f"groups {self.groups}: an input class may be merged into one output class only")
+        self._matrix = matrix
+
+    def call(self, probs):
+        merged = ops.matmul(ops.cast(probs, "float32"), ops.convert_to_tensor(self._matrix))
+        return merged / ops.maximum(ops.sum(merged, axis=-1, keepdims=True), 1e-12)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], len(self.groups))
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups, "num_inputs": self.num_inputs}

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from ferlab.deploy.detection import Face
+from ferlab.deploy.pipeline import decide_label
 
 PALETTE = [(60, 60, 230), (200, 120, 40), (40, 200, 240), (180, 180, 180), (200, 80, 60), (40, 200, 80),
            (200, 60, 200), (120, 120, 40)]  # BGR, one per class index
@@ -20,17 +21,19 @@ class TrackedFace:
     probabilities: np.ndarray  # smoothed
     raw: np.ndarray  # this frame's
 
-    def label(self, classes: list[str]) -> str:
-        return classes[int(np.argmax(self.probabilities))]
+    def label(self, classes: list[str], min_confidence: float = 0.0) -> str:
+        return decide_label(self.probabilities, classes, min_confidence)
 
-    def to_dict(self, classes: list[str]) -> dict:
+    def to_dict(self, classes: list[str], min_confidence: float = 0.0) -> dict:
         k = int(np.argmax(self.probabilities))
-        return {"id": self.track_id, "box": [int(v) for v in self.face.box], "label": classes[k],
+        return {"id": self.track_id, "box": [int(v) for v in self.face.box],
+                "label": self.label(classes, min_confidence),
                 "confidence": round(float(self.probabilities[k]), 4),
                 "probabilities": {c: round(float(p), 4) for c, p in zip(classes, self.probabilities)}}
 
 
-def draw_tracks(frame: np.ndarray, faces: list[TrackedFace], classes: list[str], hud: str | None = None) -> np.ndarray:
+def draw_tracks(frame: np.ndarray, faces: list[TrackedFace], classes: list[str], hud: str | None = None,
+                min_confidence: float = 0.0) -> np.ndarray:
     """Boxes, ``#id label confidence`` and a bar per class beside each face, drawn on ``frame`` (BGR, in place)."""
     height, width = frame.shape[:2]
     font = cv2.FONT_HERSHEY_SIMPLEX
@@ -39,7 +42,7 @@ def draw_tracks(frame: np.ndarray, faces: list[TrackedFace], classes: list[str],
         k = int(np.argmax(tf.probabilities))
         colour = PALETTE[k % len(PALETTE)]
         cv2.rectangle(frame, (x, y), (x + w, y + h), colour, 2)
-        text = f"#{tf.track_id} {classes[k]} {tf.probabilities[k]:.0%}"
+        text = f"#{tf.track_id} {tf.label(classes, min_confidence)} {tf.probabilities[k]:.0%}"
         (tw, th), _ = cv2.getTextSize(text, font, 0.55, 1)
         ty = y - 6 if y - th - 8 >= 0 else y + h + th + 6
         cv2.rectangle(frame, (x, ty - th - 4), (x + tw + 4, ty + 4), colour, -1)

@@ -134,11 +134,11 @@ class _LiveLoop:
                 tracked, timings = self.step(frame)
                 t_tracked = time.perf_counter()
                 if outputs.video or window.shown:
-                    draw_tracks(frame, tracked, classes, hud)
+                    draw_tracks(frame, tracked, classes, hud, self.pipeline.min_confidence)
                 t_drawn = time.perf_counter()
                 seconds = self.frames / fps_in if not camera else t0 - self.started
                 outputs.write({"frame": self.frames, "time_s": round(seconds, 4),
-                               "tracks": [tf.to_dict(classes) for tf in tracked]}, frame)
+                               "tracks": [tf.to_dict(classes, self.pipeline.min_confidence) for tf in tracked]}, frame)
                 if window.show(frame):
                     break
                 t_end = time.perf_counter()

@@ -60,18 +60,19 @@ def error_response(status: int, message: str, headers: dict | None = None) -> JS
 def create_app(classifier: FaceClassifier, detector_factory: Callable[[], FaceDetector], *,
                camera_detector_factory: Callable[[], FaceDetector] | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
                workers: int | None = None, max_batch: int = 32, analysis_side: int = DEFAULT_ANALYSIS_SIDE,
-               warmup: bool = True) -> FastAPI:
+               warmup: bool = True, min_confidence: float = 0.0) -> FastAPI:
     """The FastAPI app serving ``classifier`` with a detector made by ``detector_factory`` in each worker thread.
 
     ``max_upload_bytes`` bounds a still image and a WebSocket frame; ``max_pixels`` their width x height;
     ``workers`` is the number of frame threads (default: the CPU count, 2 to 8). ``warmup`` classifies one
     blank face first, so the first request does not pay the model's start-up. ``camera_detector_factory``
     makes the detector of each camera client (WebSocket), one per client, set up for consecutive frames
-    (``make_detector(..., stream=True)``); None: ``detector_factory``.
+    (``make_detector(..., stream=True)``); None: ``detector_factory``. ``min_confidence``: faces below it
+    are labelled "uncertain" (:class:`ferlab.deploy.pipeline.FacePipeline`).
     """
     detector_name = detector_factory().name  # fails here, not on the first request, when the detector cannot load
     engine = Engine(classifier, detector_factory, camera_detector_factory=camera_detector_factory, max_pixels=max_pixels, workers=workers, max_batch=max_batch,
-                    analysis_side=analysis_side)
+                    analysis_side=analysis_side, min_confidence=min_confidence)
     if warmup:
         classifier.predict(blank_faces(1))
 

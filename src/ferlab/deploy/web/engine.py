@@ -23,7 +23,7 @@ import numpy as np
 from ferlab.deploy.detection import FaceDetector, make_detector
 from ferlab.deploy.formats.base import FaceClassifier
 from ferlab.deploy.media import DEFAULT_MAX_PIXELS, WEB_IMAGE_FORMATS, decode_image
-from ferlab.deploy.pipeline import FacePipeline
+from ferlab.deploy.pipeline import FacePipeline, check_min_confidence
 from ferlab.face import as_face_batch
 
 DEFAULT_ANALYSIS_SIDE = 1280  # larger images are shrunk to this longest side for detection (boxes map back)
@@ -134,8 +134,9 @@ class Engine:
 
     def __init__(self, classifier: FaceClassifier, detector_factory: Callable[[], FaceDetector], *,
                  camera_detector_factory: Callable[[], FaceDetector] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, workers: int | None = None, max_batch: int = 32,
-                 analysis_side: int = DEFAULT_ANALYSIS_SIDE):
+                 analysis_side: int = DEFAULT_ANALYSIS_SIDE, min_confidence: float = 0.0):
         self.classifier = classifier
+        self.min_confidence = check_min_confidence(min_confidence)
         self.batcher = BatchingClassifier(classifier, max_batch=max_batch)
         self.detector_factory = detector_factory
         self.camera_detector_factory = camera_detector_factory or detector_factory
@@ -167,9 +168,11 @@ class Engine:
         pipeline = getattr(self._local, name, None)
         if pipeline is None:
             if whole_image:  # the image is already a face crop: all of it, framed as it is, no detection
-                pipeline = FacePipeline(make_detector("whole"), _BatchedView(self.batcher))
+                pipeline = FacePipeline(make_detector("whole"), _BatchedView(self.batcher),
+                                        min_confidence=self.min_confidence)
             else:
-                pipeline = FacePipeline(self.detector_factory(), _BatchedView(self.batcher), max_side=self.analysis_side)
+                pipeline = FacePipeline(self.detector_factory(), _BatchedView(self.batcher), max_side=self.analysis_side,
+                                        min_confidence=self.min_confidence)
             setattr(self._local, name, pipeline)
         return pipeline
 
@@ -179,7 +182,8 @@ class Engine:
         one at a time, so it is never used by two threads at once."""
         self.start()
         detector = await asyncio.get_running_loop().run_in_executor(self._executor, self.camera_detector_factory)
-        return FacePipeline(detector, _BatchedView(self.batcher), max_side=self.analysis_side)
+        return FacePipeline(detector, _BatchedView(self.batcher), max_side=self.analysis_side,
+                            min_confidence=self.min_confidence)
 
     def analyze(self, data: bytes, whole_image: bool = False, pipeline: FacePipeline | None = None) -> dict:
         """Blocking: bytes -> ``{width, height, faces, timings_ms}``; raises :class:`ImageError`.

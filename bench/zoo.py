@@ -1,0 +1,158 @@
+"""Zoo models vs the `fer` package on FER2013's official test faces: accuracy, F1, calibration, speed, size.
+
+    python -m bench zoo          # ~5 min once bench/.venv-fer exists (python -m bench peer-fer creates it)
+
+Same run, same faces, same label mapping for every model:
+
+- **fer7**: the 7,178 official test faces (test/ folder: PublicTest + PrivateTest) with FER2013's labels,
+  and the **unseen** part of them: faces with no pixel-identical copy anywhere in FER2013's train/ folder
+  (fer trained on all of train/; ferlab's zoo on its leak-free part), so neither model saw them.
+- **paper5**: the same faces without disgust, fear + surprise -> anxious; a 7-class model's probabilities
+  are merged the same way (disgust's share removed, the rest renormalised), a paper5 model's used as they are.
+- **ferplus7**: the official test faces relabelled by FER+'s majority vote of ten annotators (faces whose
+  vote is a tie, unknown, not a face or contempt are left out): a cleaner reference for the same faces.
+
+Per model and test set: accuracy with its 95% bootstrap CI, macro F1, expected calibration error (15
+bins); per model: the median time to classify one face (ferlab: its default zoo file in its runtime,
+:meth:`FaceClassifier.latency_ms`; fer: one ``FER._classify_emotions`` call on one face, fer's default
+quantised .tflite, in bench/.venv-fer) and the model file's size. fer's crops are preprocessed as
+``FER.detect_emotions`` does (bench/peer_fer_worker.py). Writes bench/results/zoo.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from bench.common import SHARED, write_table
+from bench.peer_fer import FER_LABELS, WORK, FerWorker, ensure_fer_venv
+
+FER2013 = SHARED / "data" / "fer2013"
+FERPLUS_MAP = SHARED / "data" / "ferplus" / "fer2013_jpg_to_ferplus.csv"
+DATA = WORK.parent / "zoo-data"
+
+
+def log(text: str) -> None:
+    print(f"[zoo {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def official_test(labels: str) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Every official test face (no de-duplication) with ``labels`` (original or ferplus): faces, label ids
+    (fer7 order), classes, and a mask of the faces with no pixel-identical copy in train/."""
+    from ferlab.data.prepare import PrepareConfig, PreparedData, prepare
+
+    out = DATA / f"fer7-official-all-{labels}"
+    if not (out / "data.json").is_file():
+        log(f"preparing {out}")
+        prepare(PrepareConfig(source=str(FER2013), protocol="fer7", labels=labels,
+                              ferplus=str(FERPLUS_MAP) if labels == "ferplus" else None,
+                              split={"kind": "official", "allow_leaks": True}), out)
+    data = PreparedData(out)
+    manifest = data.manifest
+    train_hashes = set(manifest.loc[manifest["origin_split"] == "Training", "hash"])
+    test = manifest[manifest["split"] == "test"]
+    unseen = ~test["hash"].isin(train_hashes).to_numpy()
+    x, y = data.arrays("test")
+    return np.asarray(x), np.asarray(y), list(data.classes), unseen
+
+
+def merge_to_paper5(probs: np.ndarray, classes: list[str]) -> tuple[np.ndarray, list[str]]:
+    from ferlab.zoo.build import merge_groups
+
+    paper5, groups = merge_groups(classes, "paper5")
+    merged = np.stack([probs[:, g].sum(1) for g in groups], 1)
+    return merged / np.maximum(merged.sum(1, keepdims=True), 1e-12), paper5
+
+
+def paper5_labels(y: np.ndarray, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    from ferlab.zoo.build import _relabel, merge_groups
+
+    _, groups = merge_groups(classes, "paper5")
+    return _relabel(y, groups)
+
+
+def scores(probs: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:
+    from ferlab.evaluate.calibration import expected_calibration_error
+    from ferlab.evaluate.metrics import classification_metrics
+
+    m = classification_metrics(y, probs, classes)
+    return {"n": m["n"], "accuracy": round(m["accuracy"], 4), "ci95_low": round(m["accuracy_ci95"][0], 4),
+            "ci95_high": round(m["accuracy_ci95"][1], 4), "macro_f1": round(m["macro_f1"], 4),
+            "ece": round(expected_calibration_error(probs, y), 4)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench zoo", description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-runs", type=int, default=200)
+    args = parser.parse_args(argv)
+    from ferlab.deploy.formats import load_classifier
+    from ferlab.zoo import built_models
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    x, y, classes, unseen = official_test("original")
+    x_plus, y_plus, classes_plus, _ = official_test("ferplus")
+    assert classes == classes_plus
+    faces = {"fer7": x, "ferplus7": x_plus}
+    log(f"{len(y)} official test faces ({int(unseen.sum())} unseen by either model), {len(y_plus)} with a FER+ label")
+
+    # every model's 7- or 5-class probabilities on both face sets
+    predictions: dict[str, dict] = {}
+    python = ensure_fer_venv()
+    worker = FerWorker(python)
+    try:
+        import tempfile
+
+        fer = {"classes": FER_LABELS, "probs": {}}
+        for name, faces_ in faces.items():
+            with tempfile.NamedTemporaryFile(suffix=".npy", dir=WORK) as tmp:
+                np.save(tmp.name, faces_.reshape(-1, 48, 48))
+                fer["probs"][name] = np.asarray(worker.ask(cmd="crops", backend="tflite", npy=tmp.name)["probs"])
+        fer["ms_per_face"] = worker.ask(cmd="latency", backend="tflite", runs=args.latency_runs)["median_s"] * 1e3
+        fer["bytes"] = worker.ask(cmd="info")["model_files"]["emotion_model_quantized.tflite"]
+        fer["file"] = "fer 25.10.3 emotion_model_quantized.tflite (mini-Xception, 64 px)"
+    finally:
+        worker.close()
+    # fer's label order -> ferlab's fer7 order
+    order = [FER_LABELS.index(c) for c in classes]
+    fer["probs"] = {k: v[:, order] for k, v in fer["probs"].items()}
+    fer["classes"] = classes
+    predictions["fer"] = fer
+    for entry in built_models():
+        card = entry.card()
+        clf = load_classifier(entry.model_file())
+        log(f"{entry.name}: {entry.model_file().name}")
+        predictions[entry.name] = {
+            "classes": card["classes"], "probs": {k: clf.predict(v.reshape(-1, 48, 48, 1)) for k, v in faces.items()},
+            "ms_per_face": clf.latency_ms(1, runs=args.latency_runs), "bytes": entry.model_file().stat().st_size,
+            "file": f"{entry.name}/{entry.model_file().name}"}
+
+    rows = []
+    keep5, y5 = paper5_labels(y, classes)
+    keep5_plus, y5_plus = paper5_labels(y_plus, classes)
+    for name, p in predictions.items():
+        common = {"model": name, "file": p["file"], "ms_per_face": round(p["ms_per_face"], 3),
+                  "file_bytes": p["bytes"]}
+        seven = p["classes"] == classes
+        sets = []
+        if seven:
+            sets += [("fer7 official", p["probs"]["fer7"], y, classes),
+                     ("fer7 official unseen", p["probs"]["fer7"][unseen], y[unseen], classes),
+                     ("ferplus7 official", p["probs"]["ferplus7"], y_plus, classes)]
+            p5, c5 = merge_to_paper5(p["probs"]["fer7"], classes)
+            p5_plus, _ = merge_to_paper5(p["probs"]["ferplus7"], classes)
+        else:
+            p5, c5, p5_plus = p["probs"]["fer7"], p["classes"], p["probs"]["ferplus7"]
+        sets += [("paper5 official", p5[keep5], y5, c5),
+                 ("paper5 official unseen", p5[keep5 & unseen], paper5_labels(y[unseen], classes)[1], c5),
+                 ("ferplus paper5 official", p5_plus[keep5_plus], y5_plus, c5)]
+        for test_set, probs, labels, cls in sets:
+            rows.append({**common, "test_set": test_set, **scores(probs, labels, cls)})
+            log(f"{name:16s} {test_set:24s} acc {rows[-1]['accuracy']:.4f} ece {rows[-1]['ece']:.4f}")
+    path = write_table("zoo", rows)
+    log(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""``ferlab models list | show | path | build``: the model zoo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ferlab.cli.common import console, out_console, progress_bar
+from ferlab.zoo import MODELS, MODELS_DIR, ZOO_FILES, get_model
+
+app = typer.Typer(help="ferlab's pretrained models: list, show a card, locate files, build from a spec.",
+                  no_args_is_help=True, rich_markup_mode=None)
+NameArgument = Annotated[str, typer.Argument(help=f"A zoo model: {MODELS.choices()}.", show_default=False)]
+
+
+@app.command("list")
+def models_list() -> None:
+    """The zoo's models: role, classes, test accuracy and size of the default file."""
+    from rich.table import Table
+
+    table = Table("name", "role", "classes", "test accuracy [95% CI]", "ECE", "default file", "MB", "status")
+    for entry in MODELS:
+        if not entry.built:
+            table.add_row(entry.name, entry.spec.role, "", "", "", "", "",
+                          f"not built: ferlab models build {entry.name} --source FER2013")
+            continue
+        card = entry.card()
+        lo, hi = card["test"]["accuracy_ci95"]
+        default = card["files"][card["default_file"]]
+        table.add_row(entry.name + (" (default)" if entry.spec.default else ""), entry.spec.role,
+                      str(len(card["classes"])), f"{card['test']['accuracy']:.2%} [{lo:.2%}, {hi:.2%}]",
+                      f"{card['calibration']['test_ece_after']:.2%}", default["file"], f"{default['bytes'] / 1e6:.2f}",
+                      "built")
+    out_console.print(table)
+
+
+@app.command("show")
+def models_show(name: NameArgument) -> None:
+    """A model's card (Markdown): data, recipe, test results, calibration, latency, licence."""
+    entry = get_model(name)
+    entry.require_built()
+    typer.echo((entry.folder / "card.md").read_text())
+
+
+@app.command("path")
+def models_path(
+    name: NameArgument,
+    kind: Annotated[str, typer.Option("--file", help=f"Which file: card, {', '.join(ZOO_FILES)}, or default.")] = "default",
+) -> None:
+    """The path of a model's file inside the installed package (for other tools or apps)."""
+    entry = get_model(name)
+    entry.require_built()
+    if kind == "card":
+        path = entry.folder / "card.md"
+    elif kind == "default":
+        path = entry.model_file("auto")
+    else:
+        path = entry.file(kind)
+    typer.echo(str(path))
+
+
+@app.command("build")
+def models_build(
+    name: Annotated[str, typer.Argument(help=f"A zoo model ({MODELS.choices()}) or a zoo spec .toml file.", show_default=False)],
+    source: Annotated[str, typer.Option(help="The training faces: FER2013 as Kaggle image folders (or any ferlab source).")],
+    work: Annotated[Path, typer.Option(help="Where prepared data and training runs go (resumable: rerun the same command).")] = Path("zoo-work"),
+    out: Annotated[Path | None, typer.Option(help="Where the model's folder goes (default: the installed package's zoo).")] = None,
+    weights: Annotated[str | None, typer.Option(help="ImageNet weights as a .weights.h5 file of the backbone (offline; default: the spec's).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the model's existing folder.")] = False,
+) -> None:
+    """Prepare, train (or derive), calibrate, export and evaluate one zoo model, and write its card."""
+    from ferlab.zoo.build import build_model, spec_for
+
+    spec, _ = spec_for(name)
+    epochs = (spec.run or {}).get("train", {}).get("epochs")
+    with progress_bar(f"building {spec.name}") as progress:
+        card = build_model(name, source=source, work=work, out=out, weights=weights, overwrite=overwrite,
+                           on_stage=lambda text: console.print(text),
+                           on_epoch=(lambda row: progress(row["epoch"], epochs)) if epochs else None)
+    lo, hi = card["test"]["accuracy_ci95"]
+    console.print(f"{card['name']}: test accuracy {card['test']['accuracy']:.2%} [{lo:.2%}, {hi:.2%}], "
+                  f"ECE {card['calibration']['test_ece_before']:.2%} -> {card['calibration']['test_ece_after']:.2%}; "
+                  f"wrote {(out or MODELS_DIR) / spec.name}")

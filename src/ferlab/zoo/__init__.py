@@ -1,0 +1,236 @@
+"""ferlab's model zoo: models trained by ferlab's own commands, shipped inside the package.
+
+Each model is one spec in ``zoo/specs/NAME.toml`` (the registry: ``ferlab models list``, the command
+line's ``--model NAME``, :class:`ferlab.FaceAnalyzer` and the tests all read :data:`MODELS`) and, once
+built by ``ferlab models build NAME``, a folder ``zoo/models/NAME/`` of package data:
+
+- ``model.tflite`` (LiteRT float32), ``model-int8.tflite`` (LiteRT full-integer, uint8 pixels in),
+  ``model.onnx`` (ONNX Runtime float32), each with its ``FILE.json`` sidecar (classes, input, output),
+  exactly what ``ferlab export`` writes;
+- ``card.json`` and ``card.md``: the model card (data and its fingerprint, protocol, split, recipe, the
+  command that reproduces it, test accuracy with its 95% CI, per-class P/R/F1, confusion matrix,
+  calibration, latency per runtime, parameters, file sizes, the training data's licence).
+
+The temperature fitted on validation is folded into the classifier's weights before export, so every
+shipped file already outputs calibrated probabilities.
+
+This module only reads specs and cards (no TensorFlow); building lives in :mod:`ferlab.zoo.build`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ferlab.config import validate
+from ferlab.errors import FerlabError
+from ferlab.io import read_json
+from ferlab.registry import Registry
+
+ZOO_FILES = {"litert": "model.tflite", "litert-int8": "model-int8.tflite", "onnx": "model.onnx"}
+CARD_JSON, CARD_MD = "card.json", "card.md"
+FER2013_LICENCE = ("FER2013 (Goodfellow et al., 2013; ICML 2013 Challenges in Representation Learning, via "
+                   "Kaggle) is released for research use only. Models trained on it, these included, inherit that "
+                   "restriction: use them for research, not in a commercial product, unless you hold other rights "
+                   "to the data.")
+
+
+class ZooData(BaseModel):
+    """How the training data is prepared (``ferlab data prepare`` options; the source is ``--source``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    protocol: str
+    split: Literal["official", "stratified", "paper"] = "official"  # official: the source's own train/test
+    seed: int = 0
+    val_fraction: float = Field(0.1, gt=0, lt=0.5)
+    licence: str = FER2013_LICENCE  # the training data's terms, printed in the card
+
+
+class ZooDerive(BaseModel):
+    """A model made from another zoo model by merging its classes into a coarser protocol's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parent: str
+    protocol: str
+
+
+class ZooSpec(BaseModel):
+    """One zoo model: what it is for, its data and either a training recipe or a derivation."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    summary: str
+    role: Literal["fast", "accurate"]
+    default: bool = False
+    default_file: Literal["litert", "litert-int8", "onnx"] = "litert-int8"
+    data: ZooData | None = None
+    run: dict | None = None  # a run config without ``data`` (``ferlab train``'s TOML: preset, [model], [train])
+    derive: ZooDerive | None = None
+
+    @model_validator(mode="after")
+    def _one_recipe(self) -> ZooSpec:
+        if (self.run is None) == (self.derive is None):
+            raise ValueError("give either [run] (with [data]) or [derive], not both")
+        if self.run is not None and self.data is None:
+            raise ValueError("[run] needs a [data] table")
+        if self.run is not None and "data" in self.run:
+            raise ValueError("[run] must not name data: the build prepares it from [data] and --source")
+        return self
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """A registered zoo model: its spec, where its files are, and its card once built."""
+
+    spec: ZooSpec
+    spec_file: Path
+    folder: Path
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def built(self) -> bool:
+        return (self.folder / CARD_JSON).is_file() and all(self.file(kind).is_file() for kind in ZOO_FILES)
+
+    def file(self, kind: str) -> Path:
+        if kind not in ZOO_FILES:
+            raise FerlabError(f"--backend: the zoo ships {', '.join(ZOO_FILES)}; got {kind!r}")
+        return self.folder / ZOO_FILES[kind]
+
+    def card(self) -> dict:
+        self.require_built()
+        return read_json(self.folder / CARD_JSON, "model card", fix="reinstall ferlab")
+
+    def require_built(self) -> None:
+        if not self.built:
+            raise FerlabError(f"--model {self.name}: this zoo model is not built in this installation; build it with "
+                              f"`ferlab models build {self.name} --source path/to/fer2013` or choose one of "
+                              f"{', '.join(m.name for m in built_models()) or '(none built)'}")
+
+    def model_file(self, backend: str = "auto") -> Path:
+        """The file to run: the card's default for ``auto``, else ``litert`` / ``litert-int8`` / ``onnx``
+        (``keras`` is not shipped: export from the training run for it)."""
+        self.require_built()
+        if backend == "auto":
+            return self.file(self.spec.default_file)
+        if backend == "keras":
+            raise FerlabError(f"--backend keras: zoo model {self.name} ships no .keras file; use litert or onnx, "
+                              f"or rebuild it with `ferlab models build {self.name}` and use its training run")
+        return self.file(backend)
+
+
+def _package_dir(*parts: str) -> Path:
+    return Path(str(resources.files("ferlab.zoo").joinpath(*parts)))
+
+
+SPECS_DIR = _package_dir("specs")
+MODELS_DIR = _package_dir("models")
+MODELS: Registry[ZooModel] = Registry("zoo model", "--model")
+
+
+def read_spec(path: str | os.PathLike) -> ZooSpec:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise FerlabError(f"{path}: cannot read the zoo spec ({exc})") from None
+    spec = validate(ZooSpec, raw, str(path))
+    if spec.name != path.stem:
+        raise FerlabError(f"{path}: name {spec.name!r} differs from the file name; name the file {spec.name}.toml")
+    return spec
+
+
+def _register_shipped() -> None:
+    specs = [read_spec(path) for path in SPECS_DIR.glob("*.toml")]
+    # The default first, then fast before accurate: the order of `ferlab models list`.
+    for spec in sorted(specs, key=lambda s: (not s.default, s.role != "fast", s.name)):
+        MODELS.register(spec.name, ZooModel(spec, SPECS_DIR / f"{spec.name}.toml", MODELS_DIR / spec.name))
+    defaults = [m.name for m in MODELS if m.spec.default]
+    if len(defaults) != 1:
+        raise RuntimeError(f"the zoo needs exactly one default model, found {defaults}")
+
+
+_register_shipped()
+
+
+def list_models() -> list[str]:
+    return list(MODELS.names())
+
+
+def get_model(name: str) -> ZooModel:
+    return MODELS.get(name)
+
+
+def built_models() -> list[ZooModel]:
+    return [m for m in MODELS if m.built]
+
+
+def default_model() -> ZooModel:
+    return next(m for m in MODELS if m.spec.default)
+
+
+def resolve_model(model: str | os.PathLike | None, backend: str = "auto") -> Path:
+    """``--model`` -> the model file or run directory to load.
+
+    None: the default zoo model; an existing path (run directory or model file): itself, for ``backend``
+    as :func:`ferlab.deploy.formats.resolve_model_file` takes it; otherwise a zoo model's name.
+    """
+    from ferlab.deploy.formats import model_file_words, resolve_model_file
+
+    if model is None:
+        return default_model().model_file(backend)
+    if Path(model).exists():
+        return resolve_model_file(model, backend)
+    if str(model) in MODELS:
+        return get_model(str(model)).model_file(backend)
+    raise FerlabError(f"--model {model}: no such file or directory, and not a zoo model; give {model_file_words()}, "
+                      f"or a zoo model: {MODELS.choices()} (ferlab models list)")
+
+
+def export_zoo_file(name: str, fmt: str | None, quantize: str, out: str | os.PathLike | None,
+                    overwrite: bool = False) -> Path:
+    """``ferlab export NAME``: copy a zoo model's shipped file (and its sidecar and card) to ``out``.
+
+    The zoo ships LiteRT float32 and int8 and ONNX float32; those are copied as they are (already exported,
+    calibrated and tested). Any other combination needs the Keras model: rebuild with ``ferlab models
+    build`` and export from its training run.
+    """
+    from ferlab.deploy.formats import sidecar_path
+    from ferlab.io import atomic_write_bytes
+
+    entry = get_model(name)
+    entry.require_built()
+    if fmt is None:
+        fmt = "onnx" if out is not None and Path(out).suffix.lower() == ".onnx" else "litert"
+    kind = {("litert", "none"): "litert", ("litert", "int8"): "litert-int8", ("onnx", "none"): "onnx"}.get(
+        (fmt.lower(), quantize))
+    if kind is None:
+        raise FerlabError(f"--format {fmt} --quantize {quantize}: zoo model {name} ships litert (none, int8) and "
+                          f"onnx (none); for another, rebuild it (ferlab models build {name}) and export its run")
+    source = entry.file(kind)
+    out = Path(out) if out is not None else Path(source.name.replace("model", name, 1))
+    if out.suffix.lower() != source.suffix:
+        raise FerlabError(f"--out {out}: --format {fmt} writes a {source.suffix} file; give --out a {source.suffix} name")
+    card_copy = out.with_name(out.name + ".card.md")
+    existing = [p for p in (out, sidecar_path(out), card_copy) if p.exists()]
+    if existing and not overwrite:
+        raise FerlabError(f"--out {existing[0]}: already exists; choose another --out or pass --overwrite")
+    atomic_write_bytes(sidecar_path(out), sidecar_path(source).read_bytes())
+    atomic_write_bytes(card_copy, (entry.folder / CARD_MD).read_bytes())
+    atomic_write_bytes(out, source.read_bytes())  # last: a model file always has its sidecar
+    return out
+
+
+__all__ = ["MODELS", "ZOO_FILES", "ZooModel", "ZooSpec", "built_models", "default_model", "export_zoo_file", "get_model",
+           "list_models", "read_spec", "resolve_model"]

@@ -1,0 +1,319 @@
+"""Building a zoo model: prepare -> train (or derive) -> calibrate -> export -> evaluate once -> card.
+
+``ferlab models build NAME --source FER2013 --work DIR`` runs :func:`build_model` for a registered spec
+(or a spec file of your own). Every stage reuses ferlab's own commands' code, so the card's command
+reproduces the files:
+
+1. **Data**: ``ferlab data prepare`` with the spec's protocol, split and seed, into ``DIR/data/``
+   (leak-free; the validation faces are carved from the training faces, the test faces are FER2013's own).
+2. **Training**: ``ferlab train`` with the spec's recipe into ``DIR/runs/NAME`` (resumable: rerun the
+   same command after an interruption). The epoch kept is the one with the best *validation* accuracy.
+   A derived spec (``[derive]``) trains nothing: it merges its parent's classes in the graph
+   (:class:`ferlab.models.layers.MergeClasses`) and evaluates on the parent's faces, relabelled.
+3. **Calibration**: one temperature fitted on the validation faces (:mod:`ferlab.evaluate.calibration`),
+   folded into the classifier's weights (logits / T = (W / T) x + b / T), so every file ships calibrated.
+4. **Export**: LiteRT float32, LiteRT int8 (calibrated on training faces) and ONNX float32, each checked
+   against the Keras model on the validation faces (top-1 agreement, max |delta p|).
+5. **Test, once per reported number**: each shipped file's accuracy on the test faces; the card's
+   per-class metrics, confusion and calibration error are those of the default file. Nothing is chosen
+   on the test faces.
+
+The folder is assembled in a temporary directory beside the destination and renamed into place, so a
+failed build leaves the previous folder (or none) as it was; an existing folder is replaced only with
+``overwrite``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ferlab import __version__
+from ferlab.data.prepare import PrepareConfig, PreparedData, prepare
+from ferlab.data.protocols import get_protocol
+from ferlab.deploy.export import convert, input_spec, open_exported, parity
+from ferlab.deploy.formats import FORMATS, sidecar_path
+from ferlab.errors import FerlabError
+from ferlab.evaluate.calibration import ECE_BINS, expected_calibration_error, fit_temperature, negative_log_likelihood
+from ferlab.evaluate.metrics import classification_metrics
+from ferlab.face import FACE_SHAPE
+from ferlab.io import atomic_write_json, atomic_write_text, current_umask
+from ferlab.rundir import RunDir
+from ferlab.zoo import CARD_JSON, CARD_MD, MODELS, MODELS_DIR, ZOO_FILES, ZooSpec, read_spec
+from ferlab.zoo.card import render_card
+
+# (format, quantize) of each shipped file kind.
+FILE_EXPORTS = {"litert": ("litert", "none"), "litert-int8": ("litert", "int8"), "onnx": ("onnx", "none")}
+REPRESENTATIVE_FACES = 300  # int8 calibration faces, drawn from the training split
+
+
+def spec_for(name_or_file: str | os.PathLike, beside: Path | None = None) -> tuple[ZooSpec, Path]:
+    """A spec by name or file, with its file's path: a spec file, a ``NAME.toml`` in the folder ``beside``
+    (a derived spec's parent next to it), or a registered zoo model."""
+    path = Path(name_or_file)
+    if path.suffix == ".toml" and path.is_file():
+        return read_spec(path), path
+    if beside is not None and (beside / f"{name_or_file}.toml").is_file():
+        return read_spec(beside / f"{name_or_file}.toml"), beside / f"{name_or_file}.toml"
+    if str(name_or_file) in MODELS:
+        entry = MODELS.get(str(name_or_file))
+        return entry.spec, entry.spec_file
+    raise FerlabError(f"NAME {name_or_file}: not a zoo model ({MODELS.choices()}) nor a spec .toml file")
+
+
+def data_dir(work: Path, spec: ZooSpec) -> Path:
+    d = spec.data
+    return work / "data" / f"{d.protocol}-{d.split}-s{d.seed}"
+
+
+def run_dir(work: Path, name: str) -> Path:
+    return work / "runs" / name
+
+
+def _prepared(spec: ZooSpec, source: str, work: Path, stage) -> PreparedData:
+    target = data_dir(work, spec)
+    if (target / "data.json").is_file():
+        prepared = PreparedData(target)
+        recorded = prepared.meta["config"]["source"]
+        if Path(recorded).resolve() != Path(source).resolve() and recorded != source:
+            raise FerlabError(f"--work {work}: {target} was prepared from {recorded}, not --source {source}; "
+                              f"use another --work or the same --source")
+        return prepared
+    stage(f"preparing {spec.data.protocol} data from {source}")
+    cfg = PrepareConfig(source=source, protocol=spec.data.protocol,
+                        split={"kind": spec.data.split, "seed": spec.data.seed, "val_fraction": spec.data.val_fraction})
+    return prepare(cfg, target)
+
+
+def _train(spec: ZooSpec, prepared: PreparedData, work: Path, weights: str | None, on_epoch) -> Path:
+    from ferlab.train.config import resolve_run_config
+    from ferlab.train.run import train_run
+
+    raw = json.loads(json.dumps(spec.run))  # a deep copy
+    raw["data"] = str(prepared.path.resolve())
+    if weights is not None:
+        raw.setdefault("model", {})["weights"] = str(Path(weights).resolve())
+    cfg = resolve_run_config(raw, f"zoo spec {spec.name} [run]")
+    run = run_dir(work, spec.name)
+    metrics = train_run(cfg, run, data=prepared, on_epoch=on_epoch)
+    if metrics.get("status") == "failed":
+        raise FerlabError(f"{run}: training failed ({metrics.get('reason', 'see metrics.json')}); "
+                          f"fix the spec's recipe and rerun with another --work")
+    return run
+
+
+def fold_temperature(model, temperature: float):
+    """A copy of ``model`` whose softmax classifier outputs softmax(logits / T): W and b divided by T."""
+    import keras
+
+    calibrated = keras.models.clone_model(model)
+    calibrated.set_weights(model.get_weights())
+    layer = calibrated.get_layer("classifier")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel / temperature, bias / temperature])
+    return calibrated
+
+
+def merge_groups(parent_classes: list[str], protocol: str) -> tuple[list[str], list[list[int]]]:
+    """The coarser protocol's classes and, for each, the parent class indices merged into it."""
+    proto = get_protocol(protocol)
+    groups = [[i for i, c in enumerate(parent_classes) if proto.class_of(c) == target] for target in proto.classes]
+    if any(not g for g in groups):
+        raise FerlabError(f"[derive] protocol {protocol}: class {proto.classes[groups.index([])]!r} has no "
+                          f"source class among {parent_classes}")
+    return list(proto.classes), groups
+
+
+def with_merge(model, groups: list[list[int]], num_inputs: int):
+    import keras
+
+    from ferlab.models.layers import MergeClasses
+
+    # outputs[0], not output: a loaded model's output is a one-item list
+    merged = MergeClasses(groups, num_inputs, name="merge_classes")(model.outputs[0])
+    return keras.Model(model.inputs[0], merged, name=f"{model.name}_merged")
+
+
+def _relabel(y: np.ndarray, groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Parent labels -> (keep mask, merged labels of the kept faces); faces of dropped classes go."""
+    lookup = np.full(int(max(y.max(), max(max(g) for g in groups))) + 1, -1)
+    for j, group in enumerate(groups):
+        lookup[group] = j
+    mapped = lookup[y]
+    keep = mapped >= 0
+    return keep, mapped[keep]
+
+
+def _predict(predict: Callable, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    x = np.asarray(x, np.float32).reshape(-1, *FACE_SHAPE)
+    return np.concatenate([np.asarray(predict(x[i:i + batch]), np.float64) for i in range(0, len(x), batch)])
+
+
+def _keras_predict(model, x: np.ndarray) -> np.ndarray:
+    # model.predict traces once for the whole array (predict_on_batch retraces on every new batch shape)
+    return np.asarray(model.predict(np.asarray(x, np.float32).reshape(-1, *FACE_SHAPE), batch_size=256, verbose=0),
+                      np.float64)
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores"
+
+
+def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.PathLike,
+                out: str | os.PathLike | None = None, weights: str | None = None, overwrite: bool = False,
+                on_stage: Callable[[str], None] | None = None, on_epoch: Callable[[dict], None] | None = None,
+                latency_runs: int = 50) -> dict:
+    """Build one zoo model into ``out/NAME`` (default: the installed package's zoo) and return its card."""
+    from importlib.metadata import version
+
+    import ferlab.backend  # noqa: F401  (TensorFlow imported quietly, before anything needs it)
+    from ferlab.models import load_model
+
+    stage = on_stage or (lambda _text: None)
+    spec, spec_file = spec_for(name_or_file)
+    work = Path(work).resolve()
+    out_root = Path(out) if out is not None else MODELS_DIR
+    target = out_root / spec.name
+    if target.exists() and not overwrite:
+        raise FerlabError(f"--out {target}: already exists; pass --overwrite to rebuild it, or choose another --out")
+    started = time.perf_counter()
+
+    if spec.derive is None:
+        prepared = _prepared(spec, source, work, stage)
+        stage(f"training {spec.name}")
+        run = RunDir(_train(spec, prepared, work, weights, on_epoch))
+        model = load_model(run.model_file)
+        classes = list(prepared.classes)
+        groups, data_spec = None, spec.data
+        recipe = {"run": spec.run, "data": spec.data.model_dump()}
+    else:
+        parent_spec, _ = spec_for(spec.derive.parent, beside=spec_file.parent)
+        if parent_spec.derive is not None:
+            raise FerlabError(f"[derive] parent {parent_spec.name}: derive from a trained model, not a derived one")
+        prepared = _prepared(parent_spec, source, work, stage)
+        stage(f"training (or resuming) the parent {parent_spec.name}")
+        run = RunDir(_train(parent_spec, prepared, work, weights, on_epoch))
+        model = load_model(run.model_file)
+        classes, groups = merge_groups(list(prepared.classes), spec.derive.protocol)
+        data_spec = parent_spec.data
+        recipe = {"derive": spec.derive.model_dump(), "parent_run": parent_spec.run,
+                  "data": parent_spec.data.model_dump(), "groups": {c: [prepared.classes[i] for i in g]
+                                                                    for c, g in zip(classes, groups)}}
+
+    def faces(split: str) -> tuple[np.ndarray, np.ndarray]:
+        x, y = prepared.arrays(split)
+        if groups is None:
+            return x, y
+        keep, merged = _relabel(np.asarray(y), groups)
+        return x[keep], merged
+
+    merge = (lambda p: p) if groups is None else (lambda p: _merge_probs(p, groups))
+    x_val, y_val = faces("val")
+    x_test, y_test = faces("test")
+    x_train, _ = faces("train")
+
+    stage("fitting the temperature on the validation faces")
+    val_raw = _keras_predict(model, x_val)  # the parent's classes
+    temperature = fit_temperature(val_raw, y_val, transform=merge)
+    calibrated = fold_temperature(model, temperature)
+    shipped = calibrated if groups is None else with_merge(calibrated, groups, len(prepared.classes))
+    reference_val = _keras_predict(shipped, x_val)
+
+    representative = x_train[np.sort(np.random.default_rng(1).choice(len(x_train), min(REPRESENTATIVE_FACES,
+                                                                                         len(x_train)), replace=False))]
+    out_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=out_root))
+    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it private; the package's folders are not
+    try:
+        files, test_probs = {}, {}
+        for kind, (fmt, quantize) in FILE_EXPORTS.items():
+            stage(f"exporting {ZOO_FILES[kind]}")
+            blob, facts = convert(shipped, fmt, quantize, representative if quantize == "int8" else None)
+            path = staging / ZOO_FILES[kind]
+            path.write_bytes(blob)
+            clf = open_exported(path, fmt, classes)
+            agreement = parity(reference_val, _predict(clf.predict, x_val).astype(np.float32), np.asarray(y_val))
+            stage(f"testing {ZOO_FILES[kind]} on {len(x_test)} test faces")
+            test_probs[kind] = _predict(clf.predict, x_test)
+            latency = clf.latency_ms(1, runs=latency_runs)
+            atomic_write_json(sidecar_path(path), {
+                "classes": classes, "format": fmt, "quantize": quantize, "zoo_model": spec.name,
+                "input": input_spec(clf),
+                "output": {"shape": [None, len(classes)], "dtype": "float32",
+                           "content": "calibrated class probabilities (softmax), in the order of classes"},
+                "runtime": FORMATS.get(fmt).runtime, **facts, "ferlab_version": __version__})
+            files[kind] = {"file": ZOO_FILES[kind], "format": fmt, "quantize": quantize, "bytes": len(blob),
+                           "runtime": FORMATS.get(fmt).runtime, "latency_ms_1_face": latency,
+                           "test_accuracy": float((test_probs[kind].argmax(1) == y_test).mean()),
+                           "validation_parity": {k: agreement[k] for k in ("top1_agreement", "max_abs_diff")}}
+
+        stage("writing the card")
+        default = spec.default_file
+        test_raw = merge(_keras_predict(model, x_test))
+        metrics = classification_metrics(y_test, test_probs[default], classes)
+        run_metrics = run.ok_metrics()
+        card = {
+            "name": spec.name, "summary": spec.summary, "role": spec.role, "default": spec.default,
+            "classes": classes, "default_file": default, "files": files,
+            "data": {"source": prepared.meta["source"]["name"], "protocol": spec.derive.protocol if groups else
+                     prepared.meta["protocol"]["name"], "split": prepared.meta["config"]["split"],
+                     "fingerprint": prepared.fingerprint, "counts": {s: len(faces(s)[1]) for s in
+                                                                     ("train", "val", "test")},
+                     "dropped": {k: v for k, v in prepared.meta.get("dropped", {}).items() if v},
+                     "licence": data_spec.licence},
+            "recipe": recipe,
+            "selection": {"best_epoch": run_metrics.get("best_epoch"), "epochs": run_metrics.get("epochs_run"),
+                          "val_accuracy": run_metrics.get("val", {}).get("accuracy"),
+                          "train_accuracy": run_metrics.get("train", {}).get("accuracy"),
+                          "rule": "the epoch with the best validation accuracy; the test faces choose nothing"},
+            "test": {k: metrics[k] for k in ("n", "accuracy", "accuracy_ci95", "loss", "macro_precision",
+                                               "macro_recall", "macro_f1", "weighted_f1", "per_class", "confusion")},
+            "calibration": {"temperature": round(temperature, 4), "fitted_on": f"{len(y_val)} validation faces",
+                            "ece_bins": ECE_BINS,
+                            "test_ece_before": expected_calibration_error(test_raw, y_test),
+                            "test_ece_after": expected_calibration_error(test_probs[default], y_test),
+                            "test_nll_before": negative_log_likelihood(test_raw, y_test),
+                            "test_nll_after": negative_log_likelihood(test_probs[default], y_test)},
+            "model": {"backbone": run_metrics.get("backbone"), "pooling": run_metrics.get("pooling"),
+                      "input_size": run_metrics.get("input_size"), "params": int(shipped.count_params()),
+                      "flops": run_metrics.get("model", {}).get("flops")},
+            "command": _command(spec, spec_file, weights),
+            "spec": spec_file.read_text() if spec_file.is_file() else "",
+            "built": {"ferlab_version": __version__, "keras_version": version("keras"),
+                      "machine": _machine(), "python": platform.python_version(),
+                      "date": time.strftime("%Y-%m-%d"), "minutes": round((time.perf_counter() - started) / 60, 1)},
+        }
+        atomic_write_json(staging / CARD_JSON, card)
+        atomic_write_text(staging / CARD_MD, render_card(card))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return card
+
+
+def _merge_probs(probs: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    merged = np.stack([probs[:, g].sum(1) for g in groups], axis=1)
+    return merged / np.maximum(merged.sum(1, keepdims=True), 1e-12)
+
+
+def _command(spec: ZooSpec, spec_file: Path, weights: str | None) -> str:
+    name = spec.name if spec.name in MODELS and MODELS.get(spec.name).spec_file == spec_file else str(spec_file)
+    extra = f" --weights {Path(weights).name}" if weights else ""
+    return f"ferlab models build {name} --source path/to/fer2013 --work zoo-work{extra}"

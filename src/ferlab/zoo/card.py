@@ -1,0 +1,71 @@
+"""A zoo model's card as Markdown, from its card.json (the one source of every number in it)."""
+
+from __future__ import annotations
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *["| " + " | ".join(str(c) for c in row) + " |" for row in rows]]
+
+
+def render_card(card: dict) -> str:
+    test, cal, data, sel, model = card["test"], card["calibration"], card["data"], card["selection"], card["model"]
+    lo, hi = test["accuracy_ci95"]
+    default = card["files"][card["default_file"]]
+    split = data["split"]
+    intro = (f"Classes ({len(card['classes'])}): {', '.join(card['classes'])}. Input: a 48x48 grayscale face crop, "
+             f"raw pixels 0-255, framed like FER2013's (ferlab's detectors crop it so). Output: calibrated "
+             f"probabilities.")
+    headline = (f"Default file `{default['file']}`: accuracy **{_pct(test['accuracy'])}** (95% bootstrap CI "
+                f"{_pct(lo)}-{_pct(hi)}) on {test['n']} test faces, macro F1 {test['macro_f1']:.3f}, loss "
+                f"{test['loss']:.3f}. Each number below was measured once on the test faces; nothing was chosen "
+                f"on them.")
+    files = _table(["file", "runtime", "bytes", "test accuracy", "ms per face (1 face)", "agreement with Keras (val)"],
+                   [[f"`{f['file']}`", f["runtime"], f"{f['bytes']:,}", _pct(f["test_accuracy"]),
+                     f"{f['latency_ms_1_face']:.3f}", _pct(f["validation_parity"]["top1_agreement"])]
+                    for f in card["files"].values()])
+    per_class = _table(["class", "precision", "recall", "F1", "support"],
+                       [[c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]]
+                        for c, m in test["per_class"].items()])
+    confusion = _table(["true \\ predicted", *card["classes"]],
+                       [[c, *row] for c, row in zip(card["classes"], test["confusion"])])
+    calibration = (f"Temperature T = {cal['temperature']} fitted on {cal['fitted_on']} (minimum negative "
+                   f"log-likelihood) and folded into the classifier. Expected calibration error on the test faces "
+                   f"({cal['ece_bins']} bins): **{_pct(cal['test_ece_before'])} before, {_pct(cal['test_ece_after'])} "
+                   f"after**; negative log-likelihood {cal['test_nll_before']:.3f} before, "
+                   f"{cal['test_nll_after']:.3f} after.")
+    counts = ", ".join(f"{k} {v:,}" for k, v in data["counts"].items())
+    dropped = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in data.get("dropped", {}).items())
+    data_text = (f"Source: {data['source']}, protocol {data['protocol']}, split {split.get('kind')} (seed "
+                 f"{split.get('seed')}, validation fraction {split.get('val_fraction')}, leak-free: "
+                 f"{not split.get('allow_leaks', False)}), fingerprint `{data['fingerprint']}`. Faces: {counts}."
+                 + (f" Dropped before splitting: {dropped}." if dropped else ""))
+    flops = f", {model['flops'] / 1e6:.0f} MFLOPs per face" if model.get("flops") else ""
+    recipe = (f"{model.get('backbone')} with {model.get('pooling')} pooling at {model.get('input_size')} px, "
+              f"{model['params']:,} parameters{flops}. Selection: {sel['rule']} (epoch {sel['best_epoch']} of "
+              f"{sel['epochs']}, validation accuracy {_pct(sel['val_accuracy'])}, training accuracy "
+              f"{_pct(sel.get('train_accuracy'))}).")
+    built = card["built"]
+    provenance = (f"Built with ferlab {built['ferlab_version']}, Keras {built['keras_version']}, Python "
+                  f"{built['python']} on {built['machine']}, {built['date']}; latencies are from that machine.")
+    limits = ("FER2013's faces are low-resolution, mostly frontal web images with noisy labels (FER+ relabelled "
+              "about a third of them); accuracy on other corpora, cameras, ages and skin tones will differ and was "
+              "not measured here. Expression is not emotion: a label says what a face shows, not what its owner "
+              "feels.")
+    lines = [
+        f"# {card['name']}", "", card["summary"], "", intro, "",
+        "## Results on the test faces", "", headline, "", *files, "",
+        "Per class (default file):", "", *per_class, "",
+        "Confusion matrix (rows: true class, columns: predicted):", "", *confusion, "",
+        "## Calibration", "", calibration, "",
+        "## Data", "", data_text, "", f"**Licence of the training data.** {data['licence']}", "",
+        "## Model and recipe", "", recipe, "",
+        "Spec:", "", "```toml", card["spec"].rstrip(), "```", "",
+        "Reproduce (FER2013 as Kaggle image folders at `path/to/fer2013`):", "", "```bash", card["command"], "```", "",
+        provenance, "", "## Limits", "", limits, "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,366 @@
+"""The model zoo: calibration, the build pipeline, the shipped models and their cards, FaceAnalyzer,
+--model NAME / the default model on every command, and abstention."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FER2013, REPO, assert_one_line_error, invoke, require
+
+from ferlab.errors import FerlabError
+from ferlab.evaluate.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from ferlab.zoo import MODELS, ZOO_FILES, built_models, default_model, get_model
+
+ZOO_BUDGET_BYTES = 20_000_000  # every shipped zoo file together
+
+
+def softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+# ------------------------------------------------------------------------------------------- calibration
+def test_temperature_fit_recovers_the_temperature_that_made_the_labels():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, size=(20000, 5))
+    labels = np.array([rng.choice(5, p=p) for p in softmax(logits / 2.5)])  # the truth is twice as uncertain
+    over_confident = softmax(logits)
+    t = fit_temperature(over_confident, labels)
+    before, after = expected_calibration_error(over_confident, labels), expected_calibration_error(
+        apply_temperature(over_confident, t), labels)
+    print(f"fitted T {t:.3f} (true 2.5); ECE {before:.4f} -> {after:.4f}")
+    assert 2.3 < t < 2.7
+    assert after < 0.02 < before
+    assert (apply_temperature(over_confident, t).argmax(1) == over_confident.argmax(1)).all()
+
+
+def test_expected_calibration_error_by_hand():
+    # Two bins used: 0.9 (2 faces, 1 right: gap 0.4) and 0.6 (2 faces, 2 right: gap 0.4) -> 0.4.
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.4, 0.6]])
+    labels = np.array([0, 1, 0, 1])
+    assert expected_calibration_error(probs, labels) == pytest.approx(0.4)
+    assert expected_calibration_error(np.eye(2), np.array([0, 1])) == 0.0
+
+
+def test_temperature_folded_into_the_classifier_scales_the_logits():
+    from ferlab.models import ModelConfig, build_model
+    from ferlab.zoo.build import fold_temperature
+
+    model = build_model(ModelConfig(backbone="fercnn", num_classes=7))
+    x = np.random.default_rng(1).integers(0, 256, (8, 48, 48, 1)).astype(np.float32)
+    before = np.asarray(model.predict_on_batch(x), np.float64)
+    after = np.asarray(fold_temperature(model, 2.0).predict_on_batch(x), np.float64)
+    np.testing.assert_allclose(after, apply_temperature(before, 2.0), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(model.predict_on_batch(x), np.float64), before)  # the original is untouched
+
+
+def test_merge_classes_layer_gives_the_coarser_protocols_probabilities():
+    import keras
+
+    from ferlab.models.layers import MergeClasses
+    from ferlab.zoo.build import merge_groups
+
+    fer7 = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    classes, groups = merge_groups(fer7, "paper5")
+    assert classes == ["angry", "anxious", "happy", "neutral", "sad"]
+    assert groups == [[0], [2, 5], [3], [6], [4]]  # disgust (1) dropped, fear + surprise -> anxious
+    p7 = softmax(np.random.default_rng(2).normal(size=(6, 7))).astype(np.float32)
+    inputs = keras.Input((7,))
+    merged = np.asarray(keras.Model(inputs, MergeClasses(groups, 7)(inputs)).predict_on_batch(p7))
+    expected = np.stack([p7[:, g].sum(1) for g in groups], 1)
+    np.testing.assert_allclose(merged, expected / expected.sum(1, keepdims=True), atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ build
+TINY = """name = "{name}"
+summary = "a test model"
+role = "fast"
+[data]
+protocol = "fer7"
+split = "stratified"
+licence = "synthetic faces drawn by ferlab: no restriction"
+[run.model]
+backbone = "fercnn"
+[run.train]
+epochs = 2
+learning_rate = 2e-3
+latency_runs = 0
+tensorboard = false
+"""
+TINY5 = """name = "tiny5"
+summary = "the test model merged to paper5"
+role = "fast"
+[derive]
+parent = "tiny"
+protocol = "paper5"
+"""
+
+
+@pytest.fixture(scope="module")
+def built_tiny(tmp_path_factory):
+    """A zoo model and its paper5 derivative built from spec files on small synthetic data."""
+    from ferlab.data.prepare import PrepareConfig, prepare
+    from ferlab.zoo.build import build_model
+
+    root = tmp_path_factory.mktemp("zoo")
+    (root / "specs").mkdir()
+    (root / "specs" / "tiny.toml").write_text(TINY.format(name="tiny"))
+    (root / "specs" / "tiny5.toml").write_text(TINY5)
+    # The build prepares its data itself; prepared here first, smaller, so the test is quick.
+    prepare(PrepareConfig(source="synthetic", protocol="fer7", synthetic_per_class=150,
+                          split={"kind": "stratified", "seed": 0}), root / "work" / "data" / "fer7-stratified-s0")
+    stages = []
+    cards = {name: build_model(root / "specs" / f"{name}.toml", source="synthetic", work=root / "work",
+                               out=root / "out", latency_runs=3, on_stage=stages.append) for name in ("tiny", "tiny5")}
+    print("stages:", stages)
+    return root, cards
+
+
+@pytest.mark.slow
+def test_a_built_model_has_its_files_and_a_complete_card(built_tiny):
+    from ferlab.deploy.formats import load_classifier
+
+    root, cards = built_tiny
+    card, folder = cards["tiny"], root / "out" / "tiny"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["card.json", "card.md", *ZOO_FILES.values(), *(f + ".json" for f in ZOO_FILES.values())])
+    assert json.loads((folder / "card.json").read_text()) == json.loads(json.dumps(card))
+    assert oct(folder.stat().st_mode & 0o777) != oct(0o700)  # not the private temp dir's mode
+    for key in ("classes", "files", "data", "recipe", "selection", "test", "calibration", "model", "command",
+                "spec", "built"):
+        assert key in card, key
+    assert card["data"]["fingerprint"] and card["data"]["licence"].startswith("synthetic")
+    assert card["command"].startswith("ferlab models build ") and "tiny.toml" in card["command"]
+    lo, hi = card["test"]["accuracy_ci95"]
+    assert lo <= card["test"]["accuracy"] <= hi
+    assert set(card["test"]["per_class"]) == set(card["classes"]) and len(card["test"]["confusion"]) == 7
+    assert card["calibration"]["temperature"] > 0
+    x = np.random.default_rng(3).integers(0, 256, (16, 48, 48, 1)).astype(np.uint8)
+    for kind, entry in card["files"].items():
+        path = folder / ZOO_FILES[kind]
+        assert path.stat().st_size == entry["bytes"]
+        clf = load_classifier(path)
+        assert clf.classes == card["classes"]
+        probs = clf.predict(x)
+        np.testing.assert_allclose(probs.sum(1), 1.0, atol=0.01 if kind == "litert-int8" else 1e-4)  # int8: 1/256 steps
+        assert entry["validation_parity"]["top1_agreement"] >= (0.97 if kind == "litert-int8" else 0.995)
+    text = (folder / "card.md").read_text()
+    assert f"{card['test']['accuracy']:.2%}" in text and card["command"] in text and "Licence" in text
+
+
+@pytest.mark.slow
+def test_a_derived_model_merges_its_parents_probabilities(built_tiny):
+    from ferlab.deploy.formats import load_classifier
+
+    root, cards = built_tiny
+    card = cards["tiny5"]
+    assert card["classes"] == ["angry", "anxious", "happy", "neutral", "sad"]
+    assert card["recipe"]["groups"]["anxious"] == ["fear", "surprise"]
+    assert card["data"]["counts"]["test"] < cards["tiny"]["data"]["counts"]["test"]  # disgust faces dropped
+    parent = load_classifier(root / "out" / "tiny" / "model.tflite")
+    child = load_classifier(root / "out" / "tiny5" / "model.tflite")
+    x = np.random.default_rng(4).integers(0, 256, (32, 48, 48, 1)).astype(np.uint8)
+    # Merging commutes with the argmax only up to the temperature: compare the merged parent probabilities,
+    # rescaled by the two temperatures, with the child's.
+    t_parent, t_child = cards["tiny"]["calibration"]["temperature"], card["calibration"]["temperature"]
+    raw = apply_temperature(parent.predict(x).astype(np.float64), 1 / t_parent)  # undo the parent's T
+    merged = apply_temperature(raw, t_child)
+    merged = np.stack([merged[:, g].sum(1) for g in ([0], [2, 5], [3], [6], [4])], 1)
+    np.testing.assert_allclose(child.predict(x), merged / merged.sum(1, keepdims=True), atol=2e-3)
+
+
+@pytest.mark.slow
+def test_build_refuses_to_replace_a_model_without_overwrite(built_tiny):
+    root, _ = built_tiny
+    result = subprocess.run([sys.executable, "-m", "ferlab.cli", "models", "build", str(root / "specs" / "tiny.toml"),
+                             "--source", "synthetic", "--work", str(root / "work"), "--out", str(root / "out")],
+                            check=False, capture_output=True, text=True, timeout=300)
+    assert_one_line_error(result, "already exists", "--overwrite")
+
+
+def test_zoo_specs_are_checked_with_one_line_errors(tmp_path):
+    from ferlab.zoo import read_spec
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\nsummary = "x"\nrole = "fast"\n[derive]\nparent = "fast-fer7"\nprotocol = "paper5"\n'
+                   '[run.model]\nbackbone = "fercnn"\n')
+    with pytest.raises(FerlabError, match="either \\[run\\]"):
+        read_spec(bad)
+    other = tmp_path / "other.toml"
+    other.write_text(TINY.format(name="tiny"))
+    with pytest.raises(FerlabError, match="name 'tiny' differs from the file name"):
+        read_spec(other)
+
+
+# ------------------------------------------------------------------------------------ the shipped models
+def test_the_registry_has_a_fast_and_an_accurate_model_for_each_protocol():
+    specs = {m.name: m.spec for m in MODELS}
+    assert default_model().name == "fast-fer7" and next(iter(MODELS.names())) == "fast-fer7"
+    for role in ("fast", "accurate"):
+        assert {f"{role}-fer7", f"{role}-paper5"} <= set(specs)
+        assert specs[f"{role}-paper5"].derive.parent == f"{role}-fer7"
+
+
+def test_the_default_model_ships_and_every_shipped_card_matches_its_files():
+    assert default_model().built, "the default zoo model must ship inside the package"
+    total = 0
+    for entry in built_models():
+        card = entry.card()
+        assert card["name"] == entry.name and card["command"].startswith(f"ferlab models build {entry.name} ")
+        assert entry.spec_file.read_text() == card["spec"]  # the card describes the spec in the repository
+        assert "research" in card["data"]["licence"] and card["data"]["fingerprint"]
+        for kind, meta in card["files"].items():
+            path = entry.file(kind)
+            total += path.stat().st_size
+            assert path.stat().st_size == meta["bytes"], path
+            assert json.loads(Path(str(path) + ".json").read_text())["classes"] == card["classes"]
+        assert card["calibration"]["test_ece_after"] < card["calibration"]["test_ece_before"]
+        print(f"{entry.name}: test accuracy {card['test']['accuracy']:.4f} {card['test']['accuracy_ci95']}, "
+              f"ECE {card['calibration']['test_ece_before']:.4f} -> {card['calibration']['test_ece_after']:.4f}, "
+              f"{card['model']['params']:,} parameters")
+    print(f"zoo files: {total / 1e6:.2f} MB")
+    assert total <= ZOO_BUDGET_BYTES
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_the_shipped_default_model_reproduces_its_cards_test_accuracy(tmp_path):
+    """The shipped files are the card's: rerun each on the same leak-free FER2013 test faces."""
+    from ferlab.data.prepare import PrepareConfig, prepare
+    from ferlab.deploy.formats import load_classifier
+
+    require(FER2013, "FER2013 image folder")
+    entry = default_model()
+    card = entry.card()
+    split = card["data"]["split"]
+    data = prepare(PrepareConfig(source=str(FER2013), protocol=card["data"]["protocol"],
+                                 split={"kind": split["kind"], "seed": split["seed"],
+                                        "val_fraction": split["val_fraction"]}), tmp_path / "data")
+    assert data.fingerprint == card["data"]["fingerprint"]
+    x, y = data.arrays("test")
+    for kind, meta in card["files"].items():
+        probs = load_classifier(entry.file(kind)).predict(x.reshape(-1, 48, 48, 1))
+        accuracy = float((probs.argmax(1) == y).mean())
+        print(f"{entry.name} {kind}: {accuracy:.4f} (card {meta['test_accuracy']:.4f})")
+        assert accuracy == pytest.approx(meta["test_accuracy"], abs=0.001)
+
+
+# ----------------------------------------------------------------------------------- using the models
+@pytest.fixture(scope="module")
+def astronaut(tmp_path_factory):
+    import cv2
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("photos") / "astronaut.png"
+    cv2.imwrite(str(path), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    return path
+
+
+def test_face_analyzer_in_two_lines_on_a_path_an_array_and_a_pil_image(astronaut):
+    import cv2
+    from PIL import Image
+
+    from ferlab import FaceAnalyzer
+
+    analyzer = FaceAnalyzer()
+    faces = analyzer.analyze(str(astronaut))
+    assert len(faces) == 1
+    face = faces[0]
+    x, y, w, h = face.box
+    assert 150 < x + w / 2 < 240 and 50 < y + h / 2 < 150  # Eileen Collins's face, top centre of the photo
+    assert face.label in analyzer.classes and face.confidence == pytest.approx(float(face.probabilities.max()))
+    assert face.probabilities.sum() == pytest.approx(1.0, abs=1e-3)
+    print("astronaut:", face.to_dict())
+    bgr = cv2.imread(str(astronaut))
+    same = [analyzer.analyze(bgr)[0], analyzer.analyze(Image.open(astronaut))[0], analyzer.analyze(astronaut)[0]]
+    for other in same:
+        assert other.box == face.box and other.label == face.label
+        np.testing.assert_allclose(other.probabilities, face.probabilities, atol=1e-6)
+    gray = analyzer.analyze(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    assert len(gray) == 1
+
+
+def test_face_analyzer_batches_and_abstains(astronaut):
+    import cv2
+
+    from ferlab import FaceAnalyzer
+    from ferlab.deploy.pipeline import UNCERTAIN
+
+    analyzer = FaceAnalyzer()
+    frame = cv2.imread(str(astronaut))
+    empty = np.zeros((240, 320, 3), np.uint8)
+    batch = analyzer.analyze_batch([frame, empty, astronaut])
+    assert [len(faces) for faces in batch] == [1, 0, 1]
+    np.testing.assert_allclose(batch[0][0].probabilities, analyzer.analyze(frame)[0].probabilities, atol=1e-6)
+    careful = FaceAnalyzer(min_confidence=0.999)
+    assert careful.analyze(frame)[0].label == UNCERTAIN
+    assert careful.analyze(frame)[0].to_dict()["label"] == UNCERTAIN
+    with pytest.raises(FerlabError, match="--min-confidence"):
+        FaceAnalyzer(min_confidence=1.5)
+    with pytest.raises(FerlabError, match="image 0: expected uint8"):
+        analyzer.analyze(frame.astype(np.float32))
+    with pytest.raises(FerlabError, match="image 0: expected a file path"):
+        analyzer.analyze(42)
+    with pytest.raises(FerlabError, match="--model no-such: no such file"):
+        FaceAnalyzer("no-such")
+
+
+def test_predict_runs_with_no_model_given_and_picks_zoo_models_by_name(astronaut, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "r.csv"
+    invoke("predict", str(astronaut), "--out", str(out))
+    rows = pd.read_csv(out)
+    assert len(rows) == 1 and rows["label"][0] in default_model().card()["classes"]
+    if get_model("fast-paper5").built:
+        out5 = tmp_path / "r5.csv"
+        invoke("predict", str(astronaut), "--model", "fast-paper5", "--out", str(out5), "--min-confidence", "0.999")
+        rows5 = pd.read_csv(out5)
+        assert "p_anxious" in rows5.columns and rows5["label"][0] == "uncertain"
+
+
+def test_models_commands_list_show_path_and_export(tmp_path):
+    listed = invoke("models", "list").output
+    for entry in MODELS:
+        assert entry.name in listed
+    name = default_model().name
+    assert "## Calibration" in invoke("models", "show", name).output
+    path = Path(invoke("models", "path", name).output.strip())
+    assert path == default_model().model_file() and path.is_file()
+    out = tmp_path / "fer.tflite"
+    invoke("export", "--quantize", "int8", "--out", str(out))
+    assert out.read_bytes() == default_model().file("litert-int8").read_bytes()
+    assert (tmp_path / "fer.tflite.json").is_file() and (tmp_path / "fer.tflite.card.md").is_file()
+    result = subprocess.run([sys.executable, "-m", "ferlab.cli", "export", name, "--quantize", "int8", "--out", str(out)],
+                            check=False, capture_output=True, text=True, timeout=120)
+    assert_one_line_error(result, "already exists")
+    result = subprocess.run([sys.executable, "-m", "ferlab.cli", "export", name, "--quantize", "fp16", "--out",
+                             str(tmp_path / "x.tflite")], check=False, capture_output=True, text=True, timeout=120)
+    assert_one_line_error(result, "ships litert (none, int8) and onnx (none)")
+    result = subprocess.run([sys.executable, "-m", "ferlab.cli", "models", "show", "nope"],
+                            check=False, capture_output=True, text=True, timeout=120)
+    assert_one_line_error(result, "unknown zoo model 'nope'")
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_zoo(tmp_path):
+    """What `pip install ferlab` gets: the specs and the built models inside the wheel."""
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                             "-w", str(tmp_path), str(REPO)], check=False, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "PIP_NO_INDEX": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    wheel = next(tmp_path.glob("ferlab-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for entry in MODELS:
+        assert f"ferlab/zoo/specs/{entry.name}.toml" in names
+    for entry in built_models():
+        for file in (*ZOO_FILES.values(), "card.json", "card.md"):
+            assert f"ferlab/zoo/models/{entry.name}/{file}" in names
+    print(f"wheel {wheel.name}: {wheel.stat().st_size / 1e6:.1f} MB")
