@@ -129,7 +129,7 @@ def crops(backend: str, npy: str, cache: dict, chunk: int = 256) -> dict:
 
 def latency(backend: str, runs: int, cache: dict) -> dict:
     detector, _ = _fer(backend, cache)
-    face = ((np.random.default_rng(0).integers(0, 256, (1, 64, 64, 1)).astype("float32") / 255.0) - 0.5) * 2.0
+    face = ((np.random.default_rng(0).integers(0, 256, (1, 64, 64)).astype("float32") / 255.0) - 0.5) * 2.0
     for _ in range(5):
         detector._classify_emotions(face)
     times = []

@@ -42,10 +42,14 @@ OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Replace exis
 
 
 def model_path(model: str | None, backend: str = "auto") -> Path:
-    """--model -> the file or run directory to load: the default zoo model when not given."""
+    """--model -> the file or run directory to load: the default zoo model when not given (said on stderr)."""
     from ferlab.zoo import resolve_model
 
-    return resolve_model(model, backend)
+    path = resolve_model(model, backend)
+    if model is None or not Path(model).exists():
+        name = model or f"{default_model().name} (the default)"
+        console.print(f"model: zoo model {name}, {path.name}")
+    return path
 
 
 def positive(option: str, value: int | float | None, minimum: int = 1) -> None:

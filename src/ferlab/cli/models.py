@@ -31,7 +31,7 @@ def models_list() -> None:
         default = card["files"][card["default_file"]]
         table.add_row(entry.name + (" (default)" if entry.spec.default else ""), entry.spec.role,
                       str(len(card["classes"])), f"{card['test']['accuracy']:.2%} [{lo:.2%}, {hi:.2%}]",
-                      f"{card['calibration']['test_ece_after']:.2%}", default["file"], f"{default['bytes'] / 1e6:.2f}",
+                      f"{card['calibration']['test_ece_default_file']:.2%}", default["file"], f"{default['bytes'] / 1e6:.2f}",
                       "built")
     out_console.print(table)
 
@@ -81,5 +81,6 @@ def models_build(
                            on_epoch=(lambda row: progress(row["epoch"], epochs)) if epochs else None)
     lo, hi = card["test"]["accuracy_ci95"]
     console.print(f"{card['name']}: test accuracy {card['test']['accuracy']:.2%} [{lo:.2%}, {hi:.2%}], "
-                  f"ECE {card['calibration']['test_ece_before']:.2%} -> {card['calibration']['test_ece_after']:.2%}; "
+                  f"ECE {card['calibration']['test_ece_before']:.2%} -> {card['calibration']['test_ece_after']:.2%} "
+                  f"(default file {card['calibration']['test_ece_default_file']:.2%}); "
                   f"wrote {(out or MODELS_DIR) / spec.name}")

@@ -190,6 +190,9 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
     target = out_root / spec.name
     if target.exists() and not overwrite:
         raise FerlabError(f"--out {target}: already exists; pass --overwrite to rebuild it, or choose another --out")
+    writable = next((p for p in (out_root, *out_root.parents) if p.exists()), Path("."))
+    if not os.access(writable, os.W_OK):
+        raise FerlabError(f"--out {out_root}: not writable (an installed package's folder?); give --out a folder of yours")
     started = time.perf_counter()
 
     if spec.derive is None:
@@ -263,7 +266,8 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
 
         stage("writing the card")
         default = spec.default_file
-        test_raw = merge(_keras_predict(model, x_test))
+        test_raw = merge(_keras_predict(model, x_test))  # the float model before and after the temperature
+        test_calibrated = _keras_predict(shipped, x_test)
         metrics = classification_metrics(y_test, test_probs[default], classes)
         run_metrics = run.ok_metrics()
         card = {
@@ -282,12 +286,16 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
                           "rule": "the epoch with the best validation accuracy; the test faces choose nothing"},
             "test": {k: metrics[k] for k in ("n", "accuracy", "accuracy_ci95", "loss", "macro_precision",
                                                "macro_recall", "macro_f1", "weighted_f1", "per_class", "confusion")},
-            "calibration": {"temperature": round(temperature, 4), "fitted_on": f"{len(y_val)} validation faces",
-                            "ece_bins": ECE_BINS,
-                            "test_ece_before": expected_calibration_error(test_raw, y_test),
-                            "test_ece_after": expected_calibration_error(test_probs[default], y_test),
-                            "test_nll_before": negative_log_likelihood(test_raw, y_test),
-                            "test_nll_after": negative_log_likelihood(test_probs[default], y_test)},
+            "calibration": {
+                "temperature": round(temperature, 4), "fitted_on": f"{len(y_val)} validation faces",
+                "ece_bins": ECE_BINS, "runtime": "Keras float32 (before: without the temperature, after: with it)",
+                "val_nll_before": negative_log_likelihood(merge(val_raw), y_val),
+                "val_nll_after": negative_log_likelihood(reference_val, y_val),
+                "test_ece_before": expected_calibration_error(test_raw, y_test),
+                "test_ece_after": expected_calibration_error(test_calibrated, y_test),
+                "test_nll_before": negative_log_likelihood(test_raw, y_test),
+                "test_nll_after": negative_log_likelihood(test_calibrated, y_test),
+                "test_ece_default_file": expected_calibration_error(test_probs[default], y_test)},
             "model": {"backbone": run_metrics.get("backbone"), "pooling": run_metrics.get("pooling"),
                       "input_size": run_metrics.get("input_size"), "params": int(shipped.count_params()),
                       "flops": run_metrics.get("model", {}).get("flops")},

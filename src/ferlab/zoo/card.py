@@ -34,10 +34,12 @@ def render_card(card: dict) -> str:
     confusion = _table(["true \\ predicted", *card["classes"]],
                        [[c, *row] for c, row in zip(card["classes"], test["confusion"])])
     calibration = (f"Temperature T = {cal['temperature']} fitted on {cal['fitted_on']} (minimum negative "
-                   f"log-likelihood) and folded into the classifier. Expected calibration error on the test faces "
-                   f"({cal['ece_bins']} bins): **{_pct(cal['test_ece_before'])} before, {_pct(cal['test_ece_after'])} "
-                   f"after**; negative log-likelihood {cal['test_nll_before']:.3f} before, "
-                   f"{cal['test_nll_after']:.3f} after.")
+                   f"log-likelihood there: {cal['val_nll_before']:.4f} at T = 1, {cal['val_nll_after']:.4f} at T) and "
+                   f"folded into the classifier. On the test faces, the float model: expected calibration error "
+                   f"({cal['ece_bins']} bins) **{_pct(cal['test_ece_before'])} before, {_pct(cal['test_ece_after'])} "
+                   f"after**, negative log-likelihood {cal['test_nll_before']:.4f} before, "
+                   f"{cal['test_nll_after']:.4f} after; the shipped default file `{default['file']}`: ECE "
+                   f"**{_pct(cal['test_ece_default_file'])}**.")
     counts = ", ".join(f"{k} {v:,}" for k, v in data["counts"].items())
     dropped = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in data.get("dropped", {}).items())
     data_text = (f"Source: {data['source']}, protocol {data['protocol']}, split {split.get('kind')} (seed "
