@@ -59,18 +59,17 @@ def official_test(labels: str) -> tuple[np.ndarray, np.ndarray, list[str], np.nd
 
 
 def merge_to_paper5(probs: np.ndarray, classes: list[str]) -> tuple[np.ndarray, list[str]]:
-    from ferlab.zoo.build import merge_groups
+    from ferlab.zoo.build import merge_groups, merge_probabilities
 
     paper5, groups = merge_groups(classes, "paper5")
-    merged = np.stack([probs[:, g].sum(1) for g in groups], 1)
-    return merged / np.maximum(merged.sum(1, keepdims=True), 1e-12), paper5
+    return merge_probabilities(probs, groups), paper5
 
 
 def paper5_labels(y: np.ndarray, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    from ferlab.zoo.build import _relabel, merge_groups
+    from ferlab.zoo.build import merge_groups, relabel
 
     _, groups = merge_groups(classes, "paper5")
-    return _relabel(y, groups)
+    return relabel(y, groups)
 
 
 def scores(probs: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:

@@ -187,7 +187,8 @@ def test_a_missing_model_is_one_error_line(tmp_path, monkeypatch):
     cv2.imwrite(str(image), background("flat", np.random.default_rng(0)))
     code = ("import ferlab.deploy.detection.blazeface as b; b.MODEL_PACKAGE = 'no_such_package_here'; "
             "from ferlab.cli import main; main()")
-    model = tmp_path / "m.tflite"  # the detector is built before the model is looked at
+    model = tmp_path / "m.tflite"  # the detector is built before the model is loaded
+    model.write_bytes(b"never loaded")
     done = subprocess.run([sys.executable, "-c", code, "predict", str(image), "--model", str(model)],
                           capture_output=True, text=True, cwd=tmp_path, check=False)
     lines = [line for line in done.stderr.splitlines() if line.strip()]

@@ -56,7 +56,7 @@ def cfg(**kw) -> dict:
 
 
 def test_registry_lists_the_study_backbones_then_fercnn():
-    assert list_backbones() == [*STUDY, "fercnn"]
+    assert list_backbones() == [*STUDY, "fercnn", "fercnn-wide"]
     assert ModelConfig(backbone="MobileNetV2").backbone == "mobilenetv2"
     assert ModelConfig(backbone="resnet50").input_size == 224
     assert ModelConfig(backbone="fercnn").input_size == 48

@@ -16,6 +16,7 @@ from ferlab.models import (
     build_feature_extractor,
     build_head,
     build_model,
+    list_backbones,
     list_poolings,
     model_facts,
     preprocess_info,
@@ -54,6 +55,7 @@ INTERNAL_POOLS = {
     "densenet169": {"MaxPooling2D": 1, "AveragePooling2D": 3},  # stem + transitions
     "densenet201": {"MaxPooling2D": 1, "AveragePooling2D": 3},
     "fercnn": {"MaxPooling2D": 4},
+    "fercnn-wide": {"MaxPooling2D": 4},
 }
 
 
@@ -117,7 +119,7 @@ def test_every_pooling_head_on_a_shared_extractor(backbone, size):
         assert head.get_layer("pool").output.shape[-1] == head.get_layer("pool").output_dim(shape)
 
 
-@pytest.mark.parametrize("backbone", [*STUDY, "fercnn"])
+@pytest.mark.parametrize("backbone", list_backbones())  # every registered backbone
 def test_scope_all_replaces_every_internal_pooling_layer(backbone):
     keras.backend.clear_session()
     model = build_model(config(backbone, pooling="min", pooling_scope="all"))

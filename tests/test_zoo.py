@@ -280,7 +280,7 @@ def test_face_analyzer_in_two_lines_on_a_path_an_array_and_a_pil_image(astronaut
     x, y, w, h = face.box
     assert 150 < x + w / 2 < 240 and 50 < y + h / 2 < 150  # Eileen Collins's face, top centre of the photo
     assert face.label in analyzer.classes and face.confidence == pytest.approx(float(face.probabilities.max()))
-    assert face.probabilities.sum() == pytest.approx(1.0, abs=1e-3)
+    assert face.probabilities.sum() == pytest.approx(1.0, abs=0.01)  # the int8 file's output: steps of 1/256
     print("astronaut:", face.to_dict())
     bgr = cv2.imread(str(astronaut))
     same = [analyzer.analyze(bgr)[0], analyzer.analyze(Image.open(astronaut))[0], analyzer.analyze(astronaut)[0]]

@@ -142,7 +142,7 @@ def with_merge(model, groups: list[list[int]], num_inputs: int):
     return keras.Model(model.inputs[0], merged, name=f"{model.name}_merged")
 
 
-def _relabel(y: np.ndarray, groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+def relabel(y: np.ndarray, groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     """Parent labels -> (keep mask, merged labels of the kept faces); faces of dropped classes go."""
     lookup = np.full(int(max(y.max(), max(max(g) for g in groups))) + 1, -1)
     for j, group in enumerate(groups):
@@ -221,10 +221,10 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
         x, y = prepared.arrays(split)
         if groups is None:
             return x, y
-        keep, merged = _relabel(np.asarray(y), groups)
+        keep, merged = relabel(np.asarray(y), groups)
         return x[keep], merged
 
-    merge = (lambda p: p) if groups is None else (lambda p: _merge_probs(p, groups))
+    merge = (lambda p: p) if groups is None else (lambda p: merge_probabilities(p, groups))
     x_val, y_val = faces("val")
     x_test, y_test = faces("test")
     x_train, _ = faces("train")
@@ -316,7 +316,8 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
     return card
 
 
-def _merge_probs(probs: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+def merge_probabilities(probs: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """What :class:`MergeClasses` computes in the graph, in numpy: merged, renormalised probabilities."""
     merged = np.stack([probs[:, g].sum(1) for g in groups], axis=1)
     return merged / np.maximum(merged.sum(1, keepdims=True), 1e-12)
 
