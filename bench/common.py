@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -16,14 +15,8 @@ SHARED = Path(os.environ.get("FERLAB_SHARED", REPO.parent / "shared"))
 
 
 def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from ferlab.evaluate.latency import machine_description
+
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
         dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
@@ -31,7 +24,7 @@ def machine() -> dict:
     except OSError:
         commit, dirty = "", False
     versions = {p: metadata.version(p) for p in ("ferlab", "keras", "tensorflow") if _installed(p)}
-    return {"machine": f"{cpu}, {os.cpu_count()} cores", "commit": commit + ("+dirty" if dirty else ""),
+    return {"machine": machine_description(), "commit": commit + ("+dirty" if dirty else ""),
             **{f"{k}_version": v for k, v in versions.items()}}
 
 

@@ -9,8 +9,11 @@ real-time Keras loop would use.
 
 from __future__ import annotations
 
+import os
+import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +21,17 @@ from ferlab.face import random_faces
 
 LATENCY_RUNS = 20
 LATENCY_WARMUP = 5
+
+
+def machine_description() -> str:
+    """'<CPU model name>, <N> cores': the machine a latency came from, beside every number that cites one."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores"
 
 
 def median_latency_ms(call: Callable[[np.ndarray], object], batch: int = 1, runs: int = LATENCY_RUNS,

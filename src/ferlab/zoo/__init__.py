@@ -206,13 +206,14 @@ def export_zoo_file(name: str, fmt: str | None, quantize: str, out: str | os.Pat
     calibrated and tested). Any other combination needs the Keras model: rebuild with ``ferlab models
     build`` and export from its training run.
     """
-    from ferlab.deploy.formats import sidecar_path
+    from ferlab.deploy.formats import format_of_file, sidecar_path
     from ferlab.io import atomic_write_bytes
 
     entry = get_model(name)
     entry.require_built()
-    if fmt is None:
-        fmt = "onnx" if out is not None and Path(out).suffix.lower() == ".onnx" else "litert"
+    if fmt is None:  # as `ferlab export` does: from --out's suffix, else litert
+        by_suffix = format_of_file(Path(out)) if out is not None else None
+        fmt = by_suffix.name if by_suffix is not None else "litert"
     kind = {("litert", "none"): "litert", ("litert", "int8"): "litert-int8", ("onnx", "none"): "onnx"}.get(
         (fmt.lower(), quantize))
     if kind is None:

@@ -39,10 +39,11 @@ import numpy as np
 from ferlab import __version__
 from ferlab.data.prepare import PrepareConfig, PreparedData, prepare
 from ferlab.data.protocols import get_protocol
-from ferlab.deploy.export import convert, input_spec, open_exported, parity
+from ferlab.deploy.export import convert, input_spec, open_exported, parity, predict_chunked
 from ferlab.deploy.formats import FORMATS, sidecar_path
 from ferlab.errors import FerlabError
 from ferlab.evaluate.calibration import ECE_BINS, expected_calibration_error, fit_temperature, negative_log_likelihood
+from ferlab.evaluate.latency import machine_description
 from ferlab.evaluate.metrics import classification_metrics
 from ferlab.face import FACE_SHAPE
 from ferlab.io import atomic_write_json, atomic_write_text, current_umask
@@ -152,25 +153,14 @@ def relabel(y: np.ndarray, groups: list[list[int]]) -> tuple[np.ndarray, np.ndar
     return keep, mapped[keep]
 
 
-def _predict(predict: Callable, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    x = np.asarray(x, np.float32).reshape(-1, *FACE_SHAPE)
-    return np.concatenate([np.asarray(predict(x[i:i + batch]), np.float64) for i in range(0, len(x), batch)])
+def _predict(predict: Callable, x: np.ndarray) -> np.ndarray:
+    return predict_chunked(predict, np.asarray(x, np.float32).reshape(-1, *FACE_SHAPE), batch=256).astype(np.float64)
 
 
 def _keras_predict(model, x: np.ndarray) -> np.ndarray:
     # model.predict traces once for the whole array (predict_on_batch retraces on every new batch shape)
     return np.asarray(model.predict(np.asarray(x, np.float32).reshape(-1, *FACE_SHAPE), batch_size=256, verbose=0),
                       np.float64)
-
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores"
 
 
 def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.PathLike,
@@ -302,7 +292,7 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
             "command": _command(spec, spec_file, weights),
             "spec": spec_file.read_text() if spec_file.is_file() else "",
             "built": {"ferlab_version": __version__, "keras_version": version("keras"),
-                      "machine": _machine(), "python": platform.python_version(),
+                      "machine": machine_description(), "python": platform.python_version(),
                       "date": time.strftime("%Y-%m-%d"), "minutes": round((time.perf_counter() - started) / 60, 1)},
         }
         atomic_write_json(staging / CARD_JSON, card)
