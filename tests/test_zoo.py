@@ -95,8 +95,11 @@ latency_runs = 0
 tensorboard = false
 """
 TINY5 = """name = "tiny5"
-summary = "the test model merged to paper5"
+summary = "the test model merged to paper5, with flip test-time augmentation"
 role = "fast"
+files = ["litert", "onnx-int8"]
+default_file = "litert"
+tta = "flip"
 [derive]
 parent = "tiny"
 protocol = "paper5"
@@ -129,8 +132,10 @@ def test_a_built_model_has_its_files_and_a_complete_card(built_tiny):
 
     root, cards = built_tiny
     card, folder = cards["tiny"], root / "out" / "tiny"
+    shipped = [ZOO_FILES[k] for k in ("litert", "litert-int8", "onnx")]  # a spec's default files
+    assert list(card["files"]) == ["litert", "litert-int8", "onnx"] and card["tta"] == "none"
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        ["card.json", "card.md", *ZOO_FILES.values(), *(f + ".json" for f in ZOO_FILES.values())])
+        ["card.json", "card.md", *shipped, *(f + ".json" for f in shipped)])
     assert json.loads((folder / "card.json").read_text()) == json.loads(json.dumps(card))
     assert oct(folder.stat().st_mode & 0o777) != oct(0o700)  # not the private temp dir's mode
     for key in ("classes", "files", "data", "recipe", "selection", "test", "calibration", "model", "command",
@@ -158,11 +163,15 @@ def test_a_built_model_has_its_files_and_a_complete_card(built_tiny):
 
 
 @pytest.mark.slow
-def test_a_derived_model_merges_its_parents_probabilities(built_tiny):
+def test_a_derived_model_merges_its_parents_probabilities_with_flip_tta_in_the_graph(built_tiny):
     from ferlab.deploy.formats import load_classifier
+    from ferlab.evaluate.tta import mirrored
 
     root, cards = built_tiny
     card = cards["tiny5"]
+    assert list(card["files"]) == ["litert", "onnx-int8"] and card["tta"] == "flip"
+    assert sorted(p.name for p in (root / "out" / "tiny5").iterdir()) == sorted(
+        ["card.json", "card.md", "model.tflite", "model.tflite.json", "model-int8.onnx", "model-int8.onnx.json"])
     assert card["classes"] == ["angry", "anxious", "happy", "neutral", "sad"]
     assert card["recipe"]["groups"]["anxious"] == ["fear", "surprise"]
     assert card["data"]["counts"]["test"] < cards["tiny"]["data"]["counts"]["test"]  # disgust faces dropped
@@ -170,12 +179,18 @@ def test_a_derived_model_merges_its_parents_probabilities(built_tiny):
     child = load_classifier(root / "out" / "tiny5" / "model.tflite")
     x = np.random.default_rng(4).integers(0, 256, (32, 48, 48, 1)).astype(np.uint8)
     # Merging commutes with the argmax only up to the temperature: compare the merged parent probabilities,
-    # rescaled by the two temperatures, with the child's.
+    # rescaled by the two temperatures and averaged over each face and its mirror image, with the child's.
     t_parent, t_child = cards["tiny"]["calibration"]["temperature"], card["calibration"]["temperature"]
-    raw = apply_temperature(parent.predict(x).astype(np.float64), 1 / t_parent)  # undo the parent's T
-    merged = apply_temperature(raw, t_child)
-    merged = np.stack([merged[:, g].sum(1) for g in ([0], [2, 5], [3], [6], [4])], 1)
+    views = []
+    for faces in (x, mirrored(x)):
+        raw = apply_temperature(parent.predict(faces).astype(np.float64), 1 / t_parent)  # undo the parent's T
+        views.append(apply_temperature(raw, t_child))
+    mean = (views[0] + views[1]) / 2
+    merged = np.stack([mean[:, g].sum(1) for g in ([0], [2, 5], [3], [6], [4])], 1)
     np.testing.assert_allclose(child.predict(x), merged / merged.sum(1, keepdims=True), atol=2e-3)
+    assert not np.allclose(views[0], views[1], atol=1e-3)  # the mirror image is a different view
+    quantized = load_classifier(root / "out" / "tiny5" / "model-int8.onnx").predict(x)
+    assert (quantized.argmax(1) == child.predict(x).argmax(1)).mean() >= 0.9
 
 
 @pytest.mark.slow
@@ -199,6 +214,27 @@ def test_zoo_specs_are_checked_with_one_line_errors(tmp_path):
     other.write_text(TINY.format(name="tiny"))
     with pytest.raises(FerlabError, match="name 'tiny' differs from the file name"):
         read_spec(other)
+    unshipped = tmp_path / "unshipped.toml"
+    unshipped.write_text(TINY.format(name="unshipped").replace('role = "fast"', 'role = "fast"\nfiles = ["onnx"]'))
+    with pytest.raises(FerlabError, match="default_file 'litert-int8' is not among files"):
+        read_spec(unshipped)
+
+
+def test_a_file_a_model_does_not_ship_is_one_clear_error(tmp_path):
+    from ferlab.zoo import ZooModel, read_spec
+
+    spec_file = tmp_path / "lean.toml"
+    spec_file.write_text(TINY.format(name="lean").replace('role = "fast"', 'role = "fast"\nfiles = ["litert-int8"]'))
+    entry = ZooModel(read_spec(spec_file), spec_file, tmp_path / "lean")
+    assert entry.file("litert-int8") == tmp_path / "lean" / "model-int8.tflite"
+    with pytest.raises(FerlabError, match="ships litert-int8 only .*ferlab models build lean"):
+        entry.file("onnx")
+    entry.folder.mkdir()
+    for name in ("card.json", "model-int8.tflite"):
+        (entry.folder / name).write_text("{}")
+    assert entry.model_file("litert") == entry.file("litert-int8")  # a runtime's only file stands for it
+    with pytest.raises(FerlabError, match="--backend onnx: zoo model lean ships litert-int8 only"):
+        entry.model_file("onnx")
 
 
 # ------------------------------------------------------------------------------------ the shipped models

@@ -36,7 +36,8 @@ class FaceAnalyzer:
     - ``min_confidence``: faces whose top probability is below it get the label ``"uncertain"`` (the zoo's
       probabilities are calibrated, so the threshold means what it says); 0 never abstains.
     - ``all_faces``: every face (largest first), or only the largest.
-    - ``backend``: ``auto`` (the zoo's default file), ``litert``, ``litert-int8`` or ``onnx`` for a zoo model.
+    - ``backend``: ``auto`` (the zoo's default file), ``litert`` or ``onnx`` (the float32 file, else the only
+      one of that runtime), or a file kind the model ships (``litert-int8``, ...: ``ferlab.zoo.ZOO_FILES``).
 
     One analyzer holds one detector: use one per thread.
     """

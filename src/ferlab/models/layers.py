@@ -194,3 +194,15 @@ class MergeClasses(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "groups": self.groups, "num_inputs": self.num_inputs}
+
+
+@keras.saving.register_keras_serializable(package="ferlab")
+class Mirror(keras.layers.Layer):
+    """Faces (N, H, W, C) flipped left-right: the second view of flip test-time augmentation in the graph
+    (:func:`ferlab.zoo.build.with_flip_average`). One reverse op (LiteRT REVERSE_V2, an ONNX slice)."""
+
+    def call(self, faces):
+        return ops.flip(faces, axis=2)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

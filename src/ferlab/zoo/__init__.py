@@ -4,15 +4,20 @@ Each model is one spec in ``zoo/specs/NAME.toml`` (the registry: ``ferlab models
 line's ``--model NAME``, :class:`ferlab.FaceAnalyzer` and the tests all read :data:`MODELS`) and, once
 built by ``ferlab models build NAME``, a folder ``zoo/models/NAME/`` of package data:
 
-- ``model.tflite`` (LiteRT float32), ``model-int8.tflite`` (LiteRT full-integer, uint8 pixels in),
-  ``model.onnx`` (ONNX Runtime float32), each with its ``FILE.json`` sidecar (classes, input, output),
-  exactly what ``ferlab export`` writes;
+- the spec's ``files``, each with its ``FILE.json`` sidecar (classes, input, output), exactly what
+  ``ferlab export`` writes, among :data:`ZOO_FILES`: ``model.tflite`` (LiteRT float32),
+  ``model-fp16.tflite`` (float16 weights), ``model-int8.tflite`` (LiteRT full-integer, uint8 pixels in),
+  ``model.onnx`` (ONNX Runtime float32), ``model-int8.onnx`` (QDQ int8). The fast models ship the first
+  float32 pair and the LiteRT int8 file;
+  the accurate ones ship the int8 file only, to keep the package small (an ImageNet MobileNetV2 is ~9 MB
+  in float32 and ~2.7 MB in int8); ``ferlab models build`` makes the others;
 - ``card.json`` and ``card.md``: the model card (data and its fingerprint, protocol, split, recipe, the
   command that reproduces it, test accuracy with its 95% CI, per-class P/R/F1, confusion matrix,
   calibration, latency per runtime, parameters, file sizes, the training data's licence).
 
 The temperature fitted on validation is folded into the classifier's weights before export, so every
-shipped file already outputs calibrated probabilities.
+shipped file already outputs calibrated probabilities. A spec's ``tta = "flip"`` puts flip test-time
+augmentation in the graph too (each face's probabilities averaged with its mirror image's).
 
 This module only reads specs and cards (no TensorFlow); building lives in :mod:`ferlab.zoo.build`.
 """
@@ -33,7 +38,11 @@ from ferlab.errors import FerlabError
 from ferlab.io import read_json
 from ferlab.registry import Registry
 
-ZOO_FILES = {"litert": "model.tflite", "litert-int8": "model-int8.tflite", "onnx": "model.onnx"}
+ZOO_FILES = {"litert": "model.tflite", "litert-fp16": "model-fp16.tflite", "litert-int8": "model-int8.tflite",
+             "onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
+FileKind = Literal["litert", "litert-fp16", "litert-int8", "onnx", "onnx-int8"]
+# (format, quantize) of each file kind, as `ferlab export` names them.
+FILE_EXPORTS = {kind: (kind.split("-")[0], kind.split("-")[1] if "-" in kind else "none") for kind in ZOO_FILES}
 CARD_JSON, CARD_MD = "card.json", "card.md"
 FER2013_LICENCE = ("FER2013 (Goodfellow et al., 2013; ICML 2013 Challenges in Representation Learning, via "
                    "Kaggle) is released for research use only. Models trained on it, these included, inherit that "
@@ -71,7 +80,9 @@ class ZooSpec(BaseModel):
     summary: str
     role: Literal["fast", "accurate"]
     default: bool = False
-    default_file: Literal["litert", "litert-int8", "onnx"] = "litert-int8"
+    default_file: FileKind = "litert-int8"
+    files: list[FileKind] = ["litert", "litert-int8", "onnx"]  # the files built and shipped
+    tta: Literal["none", "flip"] = "none"  # flip: the shipped graph averages each face with its mirror image
     data: ZooData | None = None
     run: dict | None = None  # a run config without ``data`` (``ferlab train``'s TOML: preset, [model], [train])
     derive: ZooDerive | None = None
@@ -84,6 +95,10 @@ class ZooSpec(BaseModel):
             raise ValueError("[run] needs a [data] table")
         if self.run is not None and "data" in self.run:
             raise ValueError("[run] must not name data: the build prepares it from [data] and --source")
+        if self.default_file not in self.files:
+            raise ValueError(f"default_file {self.default_file!r} is not among files {self.files}; add it to files")
+        if len(set(self.files)) != len(self.files):
+            raise ValueError(f"files {self.files}: each kind once")
         return self
 
 
@@ -101,11 +116,16 @@ class ZooModel:
 
     @property
     def built(self) -> bool:
-        return (self.folder / CARD_JSON).is_file() and all(self.file(kind).is_file() for kind in ZOO_FILES)
+        return (self.folder / CARD_JSON).is_file() and all(self.file(kind).is_file() for kind in self.spec.files)
 
     def file(self, kind: str) -> Path:
+        """The shipped file of ``kind`` (a key of :data:`ZOO_FILES` that the spec's ``files`` lists)."""
         if kind not in ZOO_FILES:
-            raise FerlabError(f"--backend: the zoo ships {', '.join(ZOO_FILES)}; got {kind!r}")
+            raise FerlabError(f"--backend: zoo files are {', '.join(ZOO_FILES)}; got {kind!r}")
+        if kind not in self.spec.files:
+            raise FerlabError(f"--backend {kind}: zoo model {self.name} ships {', '.join(self.spec.files)} only (to keep "
+                              f"the package small); choose one of those, or make the {kind} file with `ferlab models "
+                              f"build {self.name} --source path/to/fer2013 --out DIR`")
         return self.folder / ZOO_FILES[kind]
 
     def card(self) -> dict:
@@ -119,7 +139,8 @@ class ZooModel:
                               f"{', '.join(m.name for m in built_models()) or '(none built)'}")
 
     def model_file(self, backend: str = "auto") -> Path:
-        """The file to run: the card's default for ``auto``, else ``litert`` / ``litert-int8`` / ``onnx``
+        """The file to run: the card's default for ``auto``, else a kind of :data:`ZOO_FILES` the spec ships;
+        ``litert`` / ``onnx`` take the spec's float32 file of that runtime, or its only one
         (``keras`` is not shipped: export from the training run for it)."""
         self.require_built()
         if backend == "auto":
@@ -127,6 +148,10 @@ class ZooModel:
         if backend == "keras":
             raise FerlabError(f"--backend keras: zoo model {self.name} ships no .keras file; use litert or onnx, "
                               f"or rebuild it with `ferlab models build {self.name}` and use its training run")
+        if backend in ("litert", "onnx") and backend not in self.spec.files:
+            of_runtime = [k for k in self.spec.files if FILE_EXPORTS[k][0] == backend]
+            if of_runtime:
+                return self.file(of_runtime[0])
         return self.file(backend)
 
 
@@ -202,9 +227,9 @@ def export_zoo_file(name: str, fmt: str | None, quantize: str, out: str | os.Pat
                     overwrite: bool = False) -> Path:
     """``ferlab export NAME``: copy a zoo model's shipped file (and its sidecar and card) to ``out``.
 
-    The zoo ships LiteRT float32 and int8 and ONNX float32; those are copied as they are (already exported,
-    calibrated and tested). Any other combination needs the Keras model: rebuild with ``ferlab models
-    build`` and export from its training run.
+    The zoo ships LiteRT float32 and int8 and ONNX float32 (the spec's ``files``); those are copied as they
+    are (already exported, calibrated and tested). Any other needs the Keras model: rebuild with ``ferlab
+    models build`` and export from its training run.
     """
     from ferlab.deploy.formats import format_of_file, sidecar_path
     from ferlab.io import atomic_write_bytes
@@ -214,11 +239,11 @@ def export_zoo_file(name: str, fmt: str | None, quantize: str, out: str | os.Pat
     if fmt is None:  # as `ferlab export` does: from --out's suffix, else litert
         by_suffix = format_of_file(Path(out)) if out is not None else None
         fmt = by_suffix.name if by_suffix is not None else "litert"
-    kind = {("litert", "none"): "litert", ("litert", "int8"): "litert-int8", ("onnx", "none"): "onnx"}.get(
-        (fmt.lower(), quantize))
-    if kind is None:
-        raise FerlabError(f"--format {fmt} --quantize {quantize}: zoo model {name} ships litert (none, int8) and "
-                          f"onnx (none); for another, rebuild it (ferlab models build {name}) and export its run")
+    kind = {export: kind for kind, export in FILE_EXPORTS.items()}.get((fmt.lower(), quantize))
+    if kind is None or kind not in entry.spec.files:
+        shipped = ", ".join(f"{FILE_EXPORTS[k][0]} --quantize {FILE_EXPORTS[k][1]}" for k in entry.spec.files)
+        raise FerlabError(f"--format {fmt} --quantize {quantize}: zoo model {name} ships {shipped}; for another, "
+                          f"rebuild it (ferlab models build {name} --out DIR) and export its run")
     source = entry.file(kind)
     out = Path(out) if out is not None else Path(source.name.replace("model", name, 1))
     if out.suffix.lower() != source.suffix:
@@ -233,5 +258,5 @@ def export_zoo_file(name: str, fmt: str | None, quantize: str, out: str | os.Pat
     return out
 
 
-__all__ = ["MODELS", "ZOO_FILES", "ZooModel", "ZooSpec", "built_models", "default_model", "export_zoo_file", "get_model",
+__all__ = ["FILE_EXPORTS", "MODELS", "ZOO_FILES", "ZooModel", "ZooSpec", "built_models", "default_model", "export_zoo_file", "get_model",
            "list_models", "read_spec", "resolve_model"]

@@ -12,8 +12,11 @@ reproduces the files:
    (:class:`ferlab.models.layers.MergeClasses`) and evaluates on the parent's faces, relabelled.
 3. **Calibration**: one temperature fitted on the validation faces (:mod:`ferlab.evaluate.calibration`),
    folded into the classifier's weights (logits / T = (W / T) x + b / T), so every file ships calibrated.
-4. **Export**: LiteRT float32, LiteRT int8 (calibrated on training faces) and ONNX float32, each checked
-   against the Keras model on the validation faces (top-1 agreement, max |delta p|).
+   With ``tta = "flip"`` the graph then averages each face's probabilities with its mirror image's, and T
+   is fitted for that average.
+4. **Export**: the spec's ``files`` among LiteRT float32, LiteRT int8 (calibrated on training faces) and
+   ONNX float32, each checked against the Keras model on the validation faces (top-1 agreement, max
+   |delta p|).
 5. **Test, once per reported number**: each shipped file's accuracy on the test faces; the card's
    per-class metrics, confusion and calibration error are those of the default file. Nothing is chosen
    on the test faces.
@@ -48,11 +51,9 @@ from ferlab.evaluate.metrics import classification_metrics
 from ferlab.face import FACE_SHAPE
 from ferlab.io import atomic_write_json, atomic_write_text, current_umask
 from ferlab.rundir import RunDir
-from ferlab.zoo import CARD_JSON, CARD_MD, MODELS, MODELS_DIR, ZOO_FILES, ZooSpec, read_spec
+from ferlab.evaluate.tta import mirrored
+from ferlab.zoo import CARD_JSON, CARD_MD, FILE_EXPORTS, MODELS, MODELS_DIR, ZOO_FILES, ZooSpec, read_spec
 from ferlab.zoo.card import render_card
-
-# (format, quantize) of each shipped file kind.
-FILE_EXPORTS = {"litert": ("litert", "none"), "litert-int8": ("litert", "int8"), "onnx": ("onnx", "none")}
 REPRESENTATIVE_FACES = 300  # int8 calibration faces, drawn from the training split
 
 
@@ -143,6 +144,22 @@ def with_merge(model, groups: list[list[int]], num_inputs: int):
     return keras.Model(model.inputs[0], merged, name=f"{model.name}_merged")
 
 
+def with_flip_average(model):
+    """``model`` with flip test-time augmentation in the graph: the mean of its probabilities on the faces
+    and on their mirror images (one set of weights, run twice)."""
+    import keras
+
+    from ferlab.models.layers import Mirror
+
+    def probabilities(x):  # a loaded model's outputs are a one-item list
+        out = model(x)
+        return out[0] if isinstance(out, (list, tuple)) else out
+
+    faces = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype, name="faces")
+    both = keras.layers.Average(name="flip_average")([probabilities(faces), probabilities(Mirror(name="mirror")(faces))])
+    return keras.Model(faces, both, name=f"{model.name}_flip")
+
+
 def relabel(y: np.ndarray, groups: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     """Parent labels -> (keep mask, merged labels of the kept faces); faces of dropped classes go."""
     lookup = np.full(int(max(y.max(), max(max(g) for g in groups))) + 1, -1)
@@ -219,11 +236,23 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
     x_test, y_test = faces("test")
     x_train, _ = faces("train")
 
+    def raw_views(x: np.ndarray) -> np.ndarray:
+        """The trained model's probabilities (parent classes) on each view the shipped graph averages,
+        stacked: (views x N, C); temperature scaling works face by face, so T is fitted through the mean."""
+        views = [x] if spec.tta == "none" else [x, mirrored(np.asarray(x).reshape(-1, *FACE_SHAPE))]
+        return np.concatenate([_keras_predict(model, v) for v in views])
+
+    def shipped_output(probs: np.ndarray) -> np.ndarray:  # (views x N, C) -> what the shipped graph outputs
+        return merge(probs.reshape(1 if spec.tta == "none" else 2, -1, probs.shape[1]).mean(0))
+
     stage("fitting the temperature on the validation faces")
-    val_raw = _keras_predict(model, x_val)  # the parent's classes
-    temperature = fit_temperature(val_raw, y_val, transform=merge)
-    calibrated = fold_temperature(model, temperature)
-    shipped = calibrated if groups is None else with_merge(calibrated, groups, len(prepared.classes))
+    val_raw = raw_views(x_val)
+    temperature = fit_temperature(val_raw, y_val, transform=shipped_output)
+    shipped = fold_temperature(model, temperature)
+    if spec.tta == "flip":
+        shipped = with_flip_average(shipped)
+    if groups is not None:
+        shipped = with_merge(shipped, groups, len(prepared.classes))
     reference_val = _keras_predict(shipped, x_val)
 
     representative = x_train[np.sort(np.random.default_rng(1).choice(len(x_train), min(REPRESENTATIVE_FACES,
@@ -233,7 +262,8 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
     os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it private; the package's folders are not
     try:
         files, test_probs = {}, {}
-        for kind, (fmt, quantize) in FILE_EXPORTS.items():
+        for kind in spec.files:
+            fmt, quantize = FILE_EXPORTS[kind]
             stage(f"exporting {ZOO_FILES[kind]}")
             blob, facts = convert(shipped, fmt, quantize, representative if quantize == "int8" else None)
             path = staging / ZOO_FILES[kind]
@@ -256,13 +286,13 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
 
         stage("writing the card")
         default = spec.default_file
-        test_raw = merge(_keras_predict(model, x_test))  # the float model before and after the temperature
+        test_raw = shipped_output(raw_views(x_test))  # the float model before and after the temperature
         test_calibrated = _keras_predict(shipped, x_test)
         metrics = classification_metrics(y_test, test_probs[default], classes)
         run_metrics = run.ok_metrics()
         card = {
             "name": spec.name, "summary": spec.summary, "role": spec.role, "default": spec.default,
-            "classes": classes, "default_file": default, "files": files,
+            "classes": classes, "default_file": default, "files": files, "tta": spec.tta,
             "data": {"source": prepared.meta["source"]["name"], "protocol": spec.derive.protocol if groups else
                      prepared.meta["protocol"]["name"], "split": prepared.meta["config"]["split"],
                      "fingerprint": prepared.fingerprint, "counts": {s: len(faces(s)[1]) for s in
@@ -274,12 +304,14 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
                           "val_accuracy": run_metrics.get("val", {}).get("accuracy"),
                           "train_accuracy": run_metrics.get("train", {}).get("accuracy"),
                           "rule": "the epoch with the best validation accuracy; the test faces choose nothing"},
-            "test": {k: metrics[k] for k in ("n", "accuracy", "accuracy_ci95", "loss", "macro_precision",
-                                               "macro_recall", "macro_f1", "weighted_f1", "per_class", "confusion")},
+            "test": {**{k: metrics[k] for k in ("n", "accuracy", "accuracy_ci95", "loss", "macro_precision",
+                                                "macro_recall", "macro_f1", "weighted_f1", "per_class", "confusion")},
+                     "file": default,
+                     "keras_float_accuracy": float((test_calibrated.argmax(1) == y_test).mean())},
             "calibration": {
                 "temperature": round(temperature, 4), "fitted_on": f"{len(y_val)} validation faces",
                 "ece_bins": ECE_BINS, "runtime": "Keras float32 (before: without the temperature, after: with it)",
-                "val_nll_before": negative_log_likelihood(merge(val_raw), y_val),
+                "val_nll_before": negative_log_likelihood(shipped_output(val_raw), y_val),
                 "val_nll_after": negative_log_likelihood(reference_val, y_val),
                 "test_ece_before": expected_calibration_error(test_raw, y_test),
                 "test_ece_after": expected_calibration_error(test_calibrated, y_test),

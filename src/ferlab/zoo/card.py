@@ -19,7 +19,9 @@ def render_card(card: dict) -> str:
     split = data["split"]
     intro = (f"Classes ({len(card['classes'])}): {', '.join(card['classes'])}. Input: a 48x48 grayscale face crop, "
              f"raw pixels 0-255, framed like FER2013's (ferlab's detectors crop it so). Output: calibrated "
-             f"probabilities.")
+             f"probabilities."
+             + (" The graph averages each face's probabilities with its mirror image's (flip test-time "
+                "augmentation), so a face costs two passes of the network." if card.get("tta") == "flip" else ""))
     headline = (f"Default file `{default['file']}`: accuracy **{_pct(test['accuracy'])}** (95% bootstrap CI "
                 f"{_pct(lo)}-{_pct(hi)}) on {test['n']} test faces, macro F1 {test['macro_f1']:.3f}, loss "
                 f"{test['loss']:.3f}. Each number below was measured once on the test faces; nothing was chosen "
@@ -28,6 +30,9 @@ def render_card(card: dict) -> str:
                    [[f"`{f['file']}`", f["runtime"], f"{f['bytes']:,}", _pct(f["test_accuracy"]),
                      f"{f['latency_ms_1_face']:.3f}", _pct(f["validation_parity"]["top1_agreement"])]
                     for f in card["files"].values()])
+    if "keras_float_accuracy" in test:
+        files += ["", f"The float Keras model these files were exported from: {_pct(test['keras_float_accuracy'])} on "
+                      f"the same faces."]
     per_class = _table(["class", "precision", "recall", "F1", "support"],
                        [[c, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", m["support"]]
                         for c, m in test["per_class"].items()])
