@@ -110,3 +110,25 @@ def input_spec(clf: LiteRTClassifier) -> dict:
         spec["quantization"] = {"scale": float(scale), "zero_point": int(zero),
                                 "raw_pixels": bool(np.isclose(scale, 1.0) and zero == 0)}
     return spec
+
+
+def with_batch_of_one(blob: bytes) -> bytes:
+    """A .tflite file whose dynamic batch dimension (-1 in the tensors' shape signatures) is fixed to 1.
+
+    ferlab exports take any batch (the interpreter is resized per call); LiteRT.js compiles a model once and
+    refuses an input whose shape differs from the signature's -1. Editing the flatbuffer keeps every weight
+    and op as they are (the same numbers come out); ``ai_edge_litert`` ships the schema tools, so this needs
+    no TensorFlow.
+    """
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(blob))
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            signature = tensor.shapeSignature
+            if signature is not None and len(signature) and int(signature[0]) == -1:
+                if any(int(d) == -1 for d in list(signature)[1:]):
+                    raise FerlabError("a .tflite model for the browser: it has a dynamic dimension other than "
+                                      "the batch; export it again with `ferlab export`")
+                tensor.shapeSignature = None  # the static shape (batch 1, as converted) stands
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

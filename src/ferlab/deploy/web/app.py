@@ -1,8 +1,10 @@
 """The web app behind ``ferlab serve``: a page for the camera and still images, a JSON API and a WebSocket.
 
-- ``GET /``: one offline page (``static/``): opens the device camera, streams JPEG frames over the
-  WebSocket (:mod:`~ferlab.deploy.web.protocol`) and draws boxes, labels and emotion bars; also uploads a
-  still image to ``/api/predict``.
+- ``GET /``: one offline page (``static/``): opens the device camera and draws boxes, labels and emotion
+  bars. On-device mode (the default where the browser and server support it,
+  :mod:`~ferlab.deploy.web.ondevice`): the browser runs the detector and the classifier itself from
+  ``/ondevice/...`` and no frame leaves it. Server mode: JPEG frames over the WebSocket
+  (:mod:`~ferlab.deploy.web.protocol`). Still images go to ``/api/predict``.
 - ``POST /api/predict``: an image (multipart field ``file``, or the raw body with an ``image/*`` content
   type) -> ``{width, height, faces: [{box, score, label, confidence, probabilities}], timings_ms}``.
 - ``GET /api/health``: model path, backend, classes, detector and limits.
@@ -26,7 +28,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -34,6 +36,7 @@ from ferlab.deploy.detection import FaceDetector
 from ferlab.deploy.formats.base import FaceClassifier
 from ferlab.deploy.media import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES, ImageError
 from ferlab.deploy.web.engine import DEFAULT_ANALYSIS_SIDE, Engine
+from ferlab.deploy.web.ondevice import OnDevice, prepare_ondevice
 from ferlab.deploy.web.protocol import FrameStream
 from ferlab.deploy.web.uploads import read_upload
 from ferlab.face import blank_faces
@@ -42,8 +45,12 @@ log = logging.getLogger("ferlab.web")
 
 STATIC = Path(__file__).resolve().parent / "static"
 # The page loads nothing from other origins: it works offline, and this header makes sure it stays so.
+# 'wasm-unsafe-eval' lets it compile LiteRT.js's WebAssembly; the one inline script is the import map,
+# allowed by its hash.
 PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob: mediastream:; "
-            "connect-src 'self'; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'")
+            "connect-src 'self'; style-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; "
+            "object-src 'none'; base-uri 'none'")
+IMPORT_MAP_SLOT = "<!-- ondevice-import-map -->"
 PREDICT_BODY = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary"}}}},
@@ -60,7 +67,7 @@ def error_response(status: int, message: str, headers: dict | None = None) -> JS
 def create_app(classifier: FaceClassifier, detector_factory: Callable[[], FaceDetector], *,
                camera_detector_factory: Callable[[], FaceDetector] | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: int = DEFAULT_MAX_PIXELS,
                workers: int | None = None, max_batch: int = 32, analysis_side: int = DEFAULT_ANALYSIS_SIDE,
-               warmup: bool = True, min_confidence: float = 0.0) -> FastAPI:
+               warmup: bool = True, min_confidence: float = 0.0, ondevice: bool = True) -> FastAPI:
     """The FastAPI app serving ``classifier`` with a detector made by ``detector_factory`` in each worker thread.
 
     ``max_upload_bytes`` bounds a still image and a WebSocket frame; ``max_pixels`` their width x height;
@@ -68,13 +75,16 @@ def create_app(classifier: FaceClassifier, detector_factory: Callable[[], FaceDe
     blank face first, so the first request does not pay the model's start-up. ``camera_detector_factory``
     makes the detector of each camera client (WebSocket), one per client, set up for consecutive frames
     (``make_detector(..., stream=True)``); None: ``detector_factory``. ``min_confidence``: faces below it
-    are labelled "uncertain" (:class:`ferlab.deploy.pipeline.FacePipeline`).
+    are labelled "uncertain" (:class:`ferlab.deploy.pipeline.FacePipeline`). ``ondevice``: offer the page's
+    on-device mode when the model is a .tflite file and LiteRT.js is installed (False: server mode only).
     """
     detector_name = detector_factory().name  # fails here, not on the first request, when the detector cannot load
     engine = Engine(classifier, detector_factory, camera_detector_factory=camera_detector_factory, max_pixels=max_pixels, workers=workers, max_batch=max_batch,
                     analysis_side=analysis_side, min_confidence=min_confidence)
     if warmup:
         classifier.predict(blank_faces(1))
+    device = prepare_ondevice(Path(classifier.path)) if ondevice else OnDevice("turned off (--no-ondevice)")
+    page = _page(device)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -93,16 +103,17 @@ def create_app(classifier: FaceClassifier, detector_factory: Callable[[], FaceDe
     _add_docs(app)
 
     @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP,
-                                                            "Cache-Control": "no-cache"})
+    async def index() -> HTMLResponse:
+        return HTMLResponse(page["html"], headers={"Content-Security-Policy": page["csp"], "Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _add_ondevice(app, device, list(classifier.classes), min_confidence)
 
     @app.get("/api/health", summary="Model, backend, classes, detector and limits")
     async def health() -> dict:
         return {"status": "ok", "model": str(classifier.path), "backend": classifier.backend,
                 "classes": list(classifier.classes), "detector": detector_name, **app.state.limits,
+                "ondevice": {"available": device.available, "why": device.why},
                 "workers": engine.workers, "classifier_calls": engine.batcher.calls,
                 "faces_classified": engine.batcher.faces}
 
@@ -126,6 +137,40 @@ def create_app(classifier: FaceClassifier, detector_factory: Callable[[], FaceDe
         await FrameStream(websocket, engine, max_upload_bytes).serve()
 
     return app
+
+
+def _page(device: OnDevice) -> dict:
+    """index.html with the import map that on-device mode needs, and the page's CSP allowing exactly it."""
+    import base64
+    import hashlib
+
+    html = (STATIC / "index.html").read_text()
+    if not device.available:
+        return {"html": html, "csp": PAGE_CSP.format(hashes="")}
+    script = device.import_map()
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    html = html.replace(IMPORT_MAP_SLOT, f'<script type="importmap">{script}</script>')
+    return {"html": html, "csp": PAGE_CSP.format(hashes=f" 'sha256-{digest}'")}
+
+
+def _add_ondevice(app: FastAPI, device: OnDevice, classes: list[str], min_confidence: float) -> None:
+    """/ondevice/...: the manifest, LiteRT.js from its npm folder and the two models (when available)."""
+
+    @app.get("/ondevice/manifest.json", include_in_schema=False)
+    async def manifest() -> dict:
+        return device.manifest(classes, min_confidence)
+
+    if not device.available:
+        return
+    app.mount("/ondevice/runtime", StaticFiles(directory=str(device.modules)), name="ondevice-runtime")
+
+    @app.get("/ondevice/models/detector.tflite", include_in_schema=False)
+    async def detector_file() -> FileResponse:
+        return FileResponse(device.detector, media_type="application/octet-stream")
+
+    @app.get("/ondevice/models/classifier.tflite", include_in_schema=False)
+    async def classifier_file() -> Response:
+        return Response(device.classifier, media_type="application/octet-stream")
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -1,4 +1,6 @@
-// ferlab web page: camera frames over a WebSocket (one in flight at a time), still images over POST /api/predict.
+// ferlab web page. Camera, on-device mode: the browser detects and classifies (static/ondevice/engine.js),
+// no frame leaves it. Camera, server mode: frames over a WebSocket (one in flight at a time). Still images:
+// POST /api/predict.
 "use strict";
 
 (() => {
@@ -24,6 +26,8 @@
     lastAnswerAt: null,
     faces: [],
     frame: { width: 0, height: 0 },
+    mode: null, // "ondevice" or "server" while the camera runs
+    ondevice: null, // {manifest, why, engine: Promise} once the server said whether it can
   };
 
   const colorOf = (label) => {
@@ -48,6 +52,7 @@
       const model = info.model.split(/[\\/]/).slice(-2).join("/");
       $("model-info").textContent = `${model} · ${info.backend} · ${info.detector} detector · ${info.classes.join(", ")}`;
       buildBars();
+      await loadOnDevice();
     } catch (err) {
       setStatus($("model-info"), `server not reachable: ${err}`, true);
     }
@@ -68,14 +73,108 @@
     bars.classList.add("stale");
   }
 
-  function updateBars(probabilities) {
+  // ------------------------------------------------------------------------------------------ on-device mode
+  async function loadOnDevice() {
+    let manifest;
+    try {
+      manifest = await (await fetch("ondevice/manifest.json")).json();
+    } catch (err) {
+      manifest = { available: false, why: `the server did not say (${err})` };
+    }
+    const browser = typeof WebAssembly === "object" ? null : "this browser has no WebAssembly";
+    state.ondevice = { manifest, why: browser || manifest.why, ok: manifest.available && !browser, engine: null };
+    showMode();
+  }
+
+  // Which mode the camera uses: the choice, else on-device where it can run.
+  function chosenMode() {
+    const choice = $("mode-select").value;
+    if (choice === "server") return { mode: "server", why: "chosen" };
+    const od = state.ondevice;
+    if (od && od.ok) return { mode: "ondevice", why: choice === "ondevice" ? "chosen" : "the default where it can run" };
+    return { mode: "server", why: `on-device mode cannot run: ${od ? od.why : "still loading"}` };
+  }
+
+  function showMode() {
+    const { mode, why } = chosenMode();
+    $("mode").textContent = mode === "ondevice" ? "on this device" : "on the server";
+    $("mode").dataset.mode = mode;
+    $("mode-why").textContent = mode === "ondevice"
+      ? `Camera frames are analysed in this browser and never sent (${why}).`
+      : `Camera frames are sent to this server (${why}).`;
+  }
+
+  function ondeviceEngine() {
+    const od = state.ondevice;
+    if (!od.engine) {
+      const abs = (url) => new URL(url, window.location.href).href; // the module resolves URLs against itself
+      const m = od.manifest;
+      const manifest = { ...m, runtime: abs(m.runtime), wasm: abs(m.wasm), detector: abs(m.detector), classifier: abs(m.classifier) };
+      od.engine = import("./ondevice/engine.js").then((mod) => mod.createEngine(manifest));
+      od.engine.catch(() => { od.engine = null; });
+    }
+    return od.engine;
+  }
+
+  const nextTick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+  async function ondeviceLoop() {
+    let engine;
+    try {
+      setStatus($("live-status"), "loading the models into this browser…");
+      engine = await ondeviceEngine();
+    } catch (err) {
+      state.ondevice.ok = false;
+      state.ondevice.why = `the models did not load here (${err})`;
+      showMode();
+      if (state.running) {
+        state.mode = "server";
+        connect();
+      }
+      return;
+    }
+    setStatus($("live-status"), "running on this device");
+    const ctx = grab.getContext("2d", { willReadFrequently: true });
+    while (state.running && state.mode === "ondevice") {
+      if (video.readyState < 2 || !video.videoWidth) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      const width = Math.min(Number($("frame-width").value), video.videoWidth);
+      const height = Math.round((video.videoHeight * width) / video.videoWidth);
+      grab.width = width;
+      grab.height = height;
+      const started = performance.now();
+      ctx.drawImage(video, 0, 0, width, height);
+      const pixels = ctx.getImageData(0, 0, width, height).data;
+      const answer = await engine.analyze(pixels, width, height, { smooth: $("smooth").checked });
+      const now = performance.now();
+      state.latency = ema(state.latency, now - started, 0.2);
+      if (state.lastAnswerAt !== null) state.fps = ema(state.fps, 1000 / Math.max(1, now - state.lastAnswerAt), 0.2);
+      state.lastAnswerAt = now;
+      state.faces = answer.faces;
+      state.frame = { width, height };
+      const stage = $("live-stage");
+      stage.dataset.frames = String(Number(stage.dataset.frames || 0) + 1);
+      stage.dataset.detectMs = answer.timings_ms.detect.toFixed(2);
+      stage.dataset.classifyMs = answer.timings_ms.classify.toFixed(2);
+      renderList($("live-faces"), answer.faces);
+      updateBars(answer.faces.length ? answer.faces[0].probabilities : null, true);
+      $("fps").textContent = state.fps === null ? "–" : state.fps.toFixed(1);
+      $("latency").textContent = Math.round(state.latency);
+      drawOverlay();
+      await nextTick(); // let the page paint and handle input between frames
+    }
+  }
+
+  function updateBars(probabilities, smoothedAlready = false) {
     const bars = $("bars");
     if (!probabilities) {
       bars.classList.add("stale");
       return;
     }
     const values = state.classes.map((c) => probabilities[c] ?? 0);
-    const weight = $("smooth").checked ? SMOOTHING : 1;
+    const weight = $("smooth").checked && !smoothedAlready ? SMOOTHING : 1;
     state.smoothed = state.smoothed ? state.smoothed.map((old, i) => ema(old, values[i], weight)) : values;
     bars.classList.remove("stale");
     state.classes.forEach((name, i) => {
@@ -154,11 +253,15 @@
     $("stop").disabled = false;
     state.running = true;
     state.fps = state.latency = state.serverMs = state.lastAnswerAt = null;
-    connect();
+    state.mode = chosenMode().mode;
+    showMode();
+    if (state.mode === "ondevice") ondeviceLoop();
+    else connect();
   }
 
   function stopCamera() {
     state.running = false;
+    state.mode = null;
     if (state.stream) state.stream.getTracks().forEach((t) => t.stop());
     state.stream = null;
     if (state.ws) state.ws.close();
@@ -202,7 +305,7 @@
       state.ws = null;
       if (state.running) {
         setStatus($("live-status"), `connection lost; retrying in ${(state.reconnectMs / 1000).toFixed(1)} s`, true);
-        setTimeout(() => state.running && !state.ws && connect(), state.reconnectMs);
+        setTimeout(() => state.running && state.mode === "server" && !state.ws && connect(), state.reconnectMs);
         state.reconnectMs = Math.min(state.reconnectMs * 2, 8000);
       }
     };
@@ -351,6 +454,17 @@
   $("start").addEventListener("click", startCamera);
   $("stop").addEventListener("click", stopCamera);
   $("mirror").addEventListener("change", applyMirror);
+  $("mode-select").addEventListener("change", () => {
+    showMode();
+    if (!state.running) return;
+    const { mode } = chosenMode();
+    if (mode === state.mode) return;
+    if (state.ws) state.ws.close();
+    state.ws = null;
+    state.mode = mode;
+    if (mode === "ondevice") ondeviceLoop();
+    else connect();
+  });
   $("file").addEventListener("change", (event) => {
     const file = event.target.files[0];
     if (file) analyseStill(file);

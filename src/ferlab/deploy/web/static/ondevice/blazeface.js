@@ -2,7 +2,7 @@
 // ferlab.deploy.detection.blazeface (read that module's notes for why each step is there). The model
 // runs wherever `run` says (LiteRT.js here); everything else is plain arithmetic, so it is tested in Node
 // against the Python detector on the same model outputs.
-import { resize, roundEven, toRgb } from "./imaging.js";
+import { resize, roundEven } from "./imaging.js";
 
 export const SHORT_RANGE = { name: "short", inputSize: 128, strides: [8, 16, 16, 16], anchorsPerLayer: 2, minScore: 0.5 };
 export const SUPPRESSION_IOU = 0.3;
@@ -151,15 +151,16 @@ export class BlazeFace {
     this.passes = 0; // model calls, for the page's stage timings
   }
 
-  // Letterbox one region of the RGB frame into the model input; returns where it went.
-  letterbox(rgb, width, height, [x, y, w, h]) {
+  // Letterbox one region of the RGBA frame into the model input; returns where it went.
+  letterbox(rgba, width, height, [x, y, w, h]) {
     const size = this.model.inputSize;
     const scale = size / Math.max(h, w);
     const newW = Math.max(1, roundEven(w * scale));
     const newH = Math.max(1, roundEven(h * scale));
     const padX = Math.floor((size - newW) / 2);
     const padY = Math.floor((size - newH) / 2);
-    const small = resize(rgb, width, height, 3, [x, y, w, h], newW, newH);
+    // The region lies inside the frame (whole frame, tiles, around()): read the RGBA pixels in place.
+    const small = resize(rgba, w, h, 3, newW, newH, { stride: 4, rowLength: width, x0: x, y0: y });
     this.input.fill(-1); // black, in [-1, 1]
     for (let yy = 0; yy < newH; yy++) {
       for (let xx = 0; xx < newW; xx++) {
@@ -171,11 +172,11 @@ export class BlazeFace {
     return { scale, padX, padY, left: x, top: y };
   }
 
-  async search(rgb, width, height, regions) {
+  async search(rgba, width, height, regions) {
     const rows = [];
     const scores = [];
-    for (const region of regions) {
-      const place = this.letterbox(rgb, width, height, region);
+    for (const where of regions) {
+      const place = this.letterbox(rgba, width, height, where);
       const { regressors, logits } = await this.run(this.input);
       this.passes++;
       const found = decode(regressors, logits, this.anchors, this.model, this.minScore, place);
@@ -185,27 +186,27 @@ export class BlazeFace {
     return { rows, scores };
   }
 
-  async rawBoxes(rgb, width, height) {
+  async rawBoxes(rgba, width, height) {
     this.frames++;
     const tiles = tileGrid(height, width).map(([x, y, side]) => [x, y, side, side]);
-    const whole = await this.search(rgb, width, height, [[0, 0, width, height]]);
+    const whole = await this.search(rgba, width, height, [[0, 0, width, height]]);
     let found = weightedNms(whole.rows, whole.scores);
     if (!this.stream) {
       if (found.length) return found;
-      const tiled = await this.search(rgb, width, height, tiles);
+      const tiled = await this.search(rgba, width, height, tiles);
       return weightedNms(tiled.rows, tiled.scores);
     }
     let { rows, scores } = whole;
     const previous = this.previous && this.previous.width === width && this.previous.height === height ? this.previous.boxes : [];
     const lost = previous.filter((box) => !found.some((f) => sameFace(box, f.row.slice(0, 4))));
     if (lost.length) {
-      const more = await this.search(rgb, width, height, lost.map((box) => around(box, height, width)));
+      const more = await this.search(rgba, width, height, lost.map((box) => around(box, height, width)));
       rows = rows.concat(more.rows);
       scores = scores.concat(more.scores);
       found = weightedNms(rows, scores);
     }
     const next = found.length ? [tiles[(this.frames - 1) % tiles.length]] : tiles;
-    const tiled = await this.search(rgb, width, height, next);
+    const tiled = await this.search(rgba, width, height, next);
     if (tiled.rows.length) found = weightedNms(rows.concat(tiled.rows), scores.concat(tiled.scores));
     this.previous = { width, height, boxes: found.map((f) => f.row.slice(0, 4)) };
     return found;
@@ -213,10 +214,9 @@ export class BlazeFace {
 
   // Faces {x, y, w, h, score}, framed like FER2013's crops (no margin needed), largest first.
   async detect(rgba, width, height) {
-    const rgb = toRgb(rgba, width, height);
     const [scale, dx, dy] = this.framing;
     const faces = [];
-    for (const { row, score } of await this.rawBoxes(rgb, width, height)) {
+    for (const { row, score } of await this.rawBoxes(rgba, width, height)) {
       const side = Math.max(row[2] - row[0], row[3] - row[1]);
       if (side <= 0) continue;
       const [cx0, cy0] = faceCentre(row);

@@ -2,7 +2,7 @@
 // classifier labels each 48x48 crop, tracks and smoothing as in `ferlab live`; both models run in
 // LiteRT.js (WebAssembly, XNNPACK), loaded from this server or a static export (no CDN).
 import { BlazeFace } from "./blazeface.js";
-import { cropFace, toGray } from "./imaging.js";
+import { cropFace } from "./imaging.js";
 import { EMASmoother, FaceTracker } from "./tracking.js";
 
 // Whether this browser can run on-device mode, and if not, why (the page says so and uses the server).
@@ -10,6 +10,16 @@ export function support() {
   if (typeof WebAssembly !== "object") return { ok: false, why: "this browser has no WebAssembly" };
   if (!window.isSecureContext) return { ok: false, why: "the page is not a secure context (HTTPS or localhost)" };
   return { ok: true, why: "WebAssembly is available" };
+}
+
+// LiteRT.js writes its C++ log lines ("INFO: [environment.cc:36] ...", "WARNING: [npu_registry.cc...]")
+// through console.error; they are information, not errors: send them to console.debug, leave the rest.
+let logsQuieted = false;
+function quietRuntimeLogs() {
+  if (logsQuieted) return;
+  logsQuieted = true;
+  const error = console.error.bind(console);
+  console.error = (...args) => (/^(INFO|WARNING|VERBOSE): /.test(String(args[0])) ? console.debug(...args) : error(...args));
 }
 
 async function compiled(litert, url) {
@@ -37,6 +47,7 @@ async function compiled(litert, url) {
 // manifest: {runtime: URL of LiteRT.js's module, wasm: folder URL, detector: URL, classifier: URL,
 //            classes: [...], input_dtype: "uint8" | "float32", min_confidence: number}
 export async function createEngine(manifest, { smoothing = 0.35 } = {}) {
+  quietRuntimeLogs();
   const litert = await import(manifest.runtime);
   await litert.loadLiteRt(manifest.wasm);
   const detectorModel = await compiled(litert, manifest.detector);
@@ -70,10 +81,9 @@ export async function createEngine(manifest, { smoothing = 0.35 } = {}) {
     const t0 = performance.now();
     const faces = await detector.detect(rgba, width, height);
     const t1 = performance.now();
-    const gray = toGray(rgba, width, height);
     const results = [];
     for (const face of faces) {
-      const raw = await classify(cropFace(gray, width, height, face));
+      const raw = await classify(cropFace(rgba, width, height, face));
       results.push({ face, raw });
     }
     const t2 = performance.now();

@@ -12,18 +12,25 @@ export function roundEven(x) {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-// RGBA (ImageData.data) -> uint8 grayscale: Y = (4899 R + 9617 G + 1868 B + 8192) >> 14, as OpenCV.
-export function toGray(rgba, width, height) {
-  const gray = new Uint8Array(width * height);
-  for (let i = 0, j = 0; i < gray.length; i++, j += 4) {
-    gray[i] = (rgba[j] * 4899 + rgba[j + 1] * 9617 + rgba[j + 2] * 1868 + 8192) >> 14;
+// Taps of one axis as typed arrays: output d reads source[index[k]] * weight[k] for k in [start[d], start[d+1]).
+function taps(table) {
+  const start = new Int32Array(table.length + 1);
+  table.forEach((entries, d) => { start[d + 1] = start[d] + entries.length; });
+  const index = new Int32Array(start[table.length]);
+  const weight = new Float32Array(start[table.length]);
+  let k = 0;
+  for (const entries of table) {
+    for (const [s, w] of entries) {
+      index[k] = s;
+      weight[k++] = w;
+    }
   }
-  return gray;
+  return { start, index, weight };
 }
 
-// Area weights of one axis: for each output index, [source index, weight] pairs covering
-// [i * scale, (i + 1) * scale), weights summing to 1 (OpenCV's computeResizeAreaTab).
-function areaTable(srcSize, dstSize) {
+// Area weights of one axis: for each output index, the source indices covering [d * scale, (d + 1) * scale)
+// and their shares, summing to 1 (OpenCV's computeResizeAreaTab).
+function areaTaps(srcSize, dstSize) {
   const scale = srcSize / dstSize;
   const table = [];
   for (let d = 0; d < dstSize; d++) {
@@ -37,11 +44,11 @@ function areaTable(srcSize, dstSize) {
     if (f1 - s1 > 1e-3 && s1 < srcSize) entries.push([s1, Math.min(1, f1 - s1) / scale]);
     table.push(entries);
   }
-  return table;
+  return taps(table);
 }
 
 // Linear taps of one axis: source = (d + 0.5) * scale - 0.5, clamped to the edges (cv2 INTER_LINEAR).
-function linearTable(srcSize, dstSize) {
+function linearTaps(srcSize, dstSize) {
   const scale = srcSize / dstSize;
   const table = [];
   for (let d = 0; d < dstSize; d++) {
@@ -58,48 +65,78 @@ function linearTable(srcSize, dstSize) {
     }
     table.push(f === 0 ? [[s, 1]] : [[s, 1 - f], [s + 1, f]]);
   }
-  return table;
+  return taps(table);
 }
 
-// Resize an interleaved uint8 image (channels 1 or 3) of srcW x srcH from (x0, y0) to dstW x dstH:
-// INTER_AREA when shrinking, INTER_LINEAR otherwise (what the Python code asks OpenCV for). Rows and
-// columns outside the source repeat its border (cv2.BORDER_REPLICATE), so a crop may overhang the frame.
-export function resize(src, srcW, srcH, channels, region, dstW, dstH, out = null) {
-  const [x0, y0, w, h] = region;
-  const shrink = w > dstW || h > dstH;
-  const xs = (shrink ? areaTable : linearTable)(w, dstW);
-  const ys = (shrink ? areaTable : linearTable)(h, dstH);
-  const clampX = (x) => Math.min(srcW - 1, Math.max(0, x + x0));
-  const clampY = (y) => Math.min(srcH - 1, Math.max(0, y + y0));
-  const dst = out || new Uint8Array(dstW * dstH * channels);
-  const acc = new Float64Array(channels);
-  for (let dy = 0; dy < dstH; dy++) {
-    for (let dx = 0; dx < dstW; dx++) {
-      acc.fill(0);
-      for (const [sy, wy] of ys[dy]) {
-        const row = clampY(sy) * srcW;
-        for (const [sx, wx] of xs[dx]) {
-          const p = (row + clampX(sx)) * channels;
-          const wgt = wy * wx;
-          for (let c = 0; c < channels; c++) acc[c] += wgt * src[p + c];
-        }
+const tapCache = new Map(); // the same few sizes come back every frame
+function cachedTaps(kind, srcSize, dstSize) {
+  const key = `${kind}:${srcSize}:${dstSize}`;
+  let t = tapCache.get(key);
+  if (!t) {
+    t = (kind === "area" ? areaTaps : linearTaps)(srcSize, dstSize);
+    if (tapCache.size > 256) tapCache.clear();
+    tapCache.set(key, t);
+  }
+  return t;
+}
+
+// Resize an interleaved uint8 image (w x h, `channels` per pixel) to dstW x dstH: INTER_AREA when
+// shrinking, INTER_LINEAR otherwise (what the Python code asks OpenCV for). Separable: rows first into
+// floats, then columns, rounding once at the end. `view` reads a w x h window of a larger image in place:
+// {stride: values per source pixel (4 for RGBA), rowLength: the image's width, x0, y0: the window's corner}.
+export function resize(src, w, h, channels, dstW, dstH, view = {}) {
+  const { stride = channels, rowLength = w, x0 = 0, y0 = 0 } = view;
+  const kind = w > dstW || h > dstH ? "area" : "linear";
+  const xs = cachedTaps(kind, w, dstW);
+  const ys = cachedTaps(kind, h, dstH);
+  const rows = new Float32Array(h * dstW * channels);
+  const { start, index, weight } = xs;
+  for (let y = 0; y < h; y++) {
+    const srcRow = ((y + y0) * rowLength + x0) * stride;
+    const outRow = y * dstW * channels;
+    for (let d = 0; d < dstW; d++) {
+      const k0 = start[d];
+      const k1 = start[d + 1];
+      for (let c = 0; c < channels; c++) {
+        let acc = 0;
+        for (let k = k0; k < k1; k++) acc += weight[k] * src[srcRow + index[k] * stride + c];
+        rows[outRow + d * channels + c] = acc;
       }
-      const q = (dy * dstW + dx) * channels;
-      for (let c = 0; c < channels; c++) dst[q + c] = Math.min(255, Math.max(0, Math.round(acc[c])));
+    }
+  }
+  const dst = new Uint8Array(dstW * dstH * channels);
+  const width = dstW * channels;
+  for (let d = 0; d < dstH; d++) {
+    const out = d * width;
+    const k0 = ys.start[d];
+    const k1 = ys.start[d + 1];
+    for (let i = 0; i < width; i++) {
+      let acc = 0;
+      for (let k = k0; k < k1; k++) acc += ys.weight[k] * rows[ys.index[k] * width + i];
+      dst[out + i] = acc <= 0 ? 0 : acc >= 255 ? 255 : Math.round(acc);
     }
   }
   return dst;
 }
 
-// RGBA -> packed RGB (the detector's input colours).
-export function toRgb(rgba, width, height) {
-  const rgb = new Uint8Array(width * height * 3);
-  for (let i = 0, j = 0; j < rgba.length; i += 3, j += 4) {
-    rgb[i] = rgba[j];
-    rgb[i + 1] = rgba[j + 1];
-    rgb[i + 2] = rgba[j + 2];
+// A region [x, y, w, h] of an RGBA frame as packed RGB (channels 3) or OpenCV grayscale (channels 1);
+// pixels outside the frame repeat its border (cv2.BORDER_REPLICATE), so a face crop may overhang it.
+export function region(rgba, width, height, [x0, y0, w, h], channels) {
+  const out = new Uint8Array(w * h * channels);
+  for (let y = 0; y < h; y++) {
+    const sy = Math.min(height - 1, Math.max(0, y + y0));
+    for (let x = 0; x < w; x++) {
+      const j = (sy * width + Math.min(width - 1, Math.max(0, x + x0))) * 4;
+      const i = (y * w + x) * channels;
+      if (channels === 1) out[i] = (rgba[j] * 4899 + rgba[j + 1] * 9617 + rgba[j + 2] * 1868 + 8192) >> 14;
+      else {
+        out[i] = rgba[j];
+        out[i + 1] = rgba[j + 1];
+        out[i + 2] = rgba[j + 2];
+      }
+    }
   }
-  return rgb;
+  return out;
 }
 
 // The square (x, y, side) around a face box grown by margin per side (ferlab.deploy.detection.base.square_box).
@@ -110,8 +147,9 @@ export function squareBox(face, margin) {
   return [roundEven(cx - side / 2), roundEven(cy - side / 2), Math.max(1, roundEven(side))];
 }
 
-// The classifier's input: a size x size grayscale crop of face (ferlab.deploy.detection.base.crop_face).
-export function cropFace(gray, width, height, face, margin = 0, size = 48) {
+// The classifier's input: a size x size grayscale crop of face from an RGBA frame
+// (ferlab.deploy.detection.base.crop_face: gray, replicate the border, resize).
+export function cropFace(rgba, width, height, face, margin = 0, size = 48) {
   const [x, y, side] = squareBox(face, margin);
-  return resize(gray, width, height, 1, [x, y, side, side], size, size);
+  return resize(region(rgba, width, height, [x, y, side, side], 1), side, side, 1, size, size);
 }
