@@ -12,7 +12,7 @@ from ferlab.cli.show import print_export_report
 from ferlab.deploy.formats import FORMATS, QUANTIZE, export_formats
 
 FORMAT_HELP = (", ".join(f"{n} ({FORMATS.get(n).suffix})" for n in export_formats())
-               + "; default: from --out's suffix, else litert.")
+               + ", or web (a static on-device site: a folder); default: from --out's suffix, else litert.")
 
 
 def export_cmd(
@@ -37,6 +37,9 @@ def export_cmd(
     from ferlab.deploy.export import check_passed, export_run
     from ferlab.zoo import MODELS, default_model, export_zoo_file
 
+    if fmt is not None and fmt.lower() == "web":
+        _export_web(run_dir, quantize, out, overwrite, parity_images, representative_images, data)
+        return
     if run_dir is None or (not Path(run_dir).exists() and run_dir in MODELS):
         name = run_dir or default_model().name
         written = export_zoo_file(name, fmt, quantize, out, overwrite)
@@ -50,3 +53,31 @@ def export_cmd(
     print_export_report(report)
     console.print(f"wrote {report['file']} (+ .json, .parity.json)")
     check_passed(report)
+
+
+def _export_web(run_dir, quantize, out, overwrite, parity_images, representative_images, data) -> None:
+    """--format web: the static on-device site, from a zoo model's .tflite or a run's (exported first)."""
+    from ferlab.deploy.export import check_passed, default_out, export_run
+    from ferlab.deploy.formats import classes_of
+    from ferlab.deploy.web.static_export import export_web
+    from ferlab.errors import FerlabError
+    from ferlab.zoo import MODELS, default_model
+
+    if out is None:
+        raise FerlabError("--format web: give --out DIR, the folder to write the site into")
+    if run_dir is None or (not Path(run_dir).exists() and run_dir in MODELS):
+        entry = MODELS.get(run_dir) if run_dir else default_model()
+        model_file = entry.model_file("litert")
+        name, licence = entry.name, entry.card()["data"]["licence"]
+    else:  # the run's LiteRT export, made now unless an earlier `ferlab export` left it there
+        model_file = default_out(run_dir, "litert", quantize)
+        if not model_file.is_file():
+            with console.status("exporting the classifier to LiteRT") as status:
+                report = export_run(run_dir, "litert", quantize, None, parity_images=parity_images,
+                                    representative_images=representative_images, data=data, overwrite=False,
+                                    strict=False, on_stage=lambda text: status.update(text))
+            check_passed(report)
+            model_file = Path(report["file"])
+        name, licence = Path(run_dir).name, ""
+    written = export_web(model_file, classes_of(model_file), out, name=name, licence=licence, overwrite=overwrite)
+    console.print(f"wrote {written}/ (a static site: serve it with `python -m http.server -d {written}`)")

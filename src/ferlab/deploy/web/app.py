@@ -156,6 +156,11 @@ def _page(device: OnDevice) -> dict:
 def _add_ondevice(app: FastAPI, device: OnDevice, classes: list[str], min_confidence: float) -> None:
     """/ondevice/...: the manifest, LiteRT.js from its npm folder and the two models (when available)."""
 
+    @app.get("/sw.js", include_in_schema=False)
+    async def service_worker() -> FileResponse:  # at the root: its scope is the whole app
+        return FileResponse(STATIC / "ondevice" / "sw.js", media_type="text/javascript",
+                            headers={"Cache-Control": "no-cache"})
+
     @app.get("/ondevice/manifest.json", include_in_schema=False)
     async def manifest() -> dict:
         return device.manifest(classes, min_confidence)

@@ -44,6 +44,18 @@
 
   // ------------------------------------------------------------------------------------------ server info
   async function loadHealth() {
+    await loadOnDevice();
+    const manifest = state.ondevice.manifest;
+    if (manifest.static) { // a static export (ferlab export --format web): no server behind the page
+      state.classes = manifest.classes;
+      state.limits = {};
+      $("model-info").textContent = `${manifest.model} · on this device only (static site) · ${manifest.classes.join(", ")}`;
+      $("mode-select").value = "ondevice";
+      $("mode-select").querySelector('option[value="server"]').disabled = true;
+      buildBars();
+      showMode();
+      return;
+    }
     try {
       const res = await fetch("api/health");
       const info = await res.json();
@@ -52,7 +64,6 @@
       const model = info.model.split(/[\\/]/).slice(-2).join("/");
       $("model-info").textContent = `${model} · ${info.backend} · ${info.detector} detector · ${info.classes.join(", ")}`;
       buildBars();
-      await loadOnDevice();
     } catch (err) {
       setStatus($("model-info"), `server not reachable: ${err}`, true);
     }
@@ -84,6 +95,10 @@
     const browser = typeof WebAssembly === "object" ? null : "this browser has no WebAssembly";
     state.ondevice = { manifest, why: browser || manifest.why, ok: manifest.available && !browser, engine: null };
     showMode();
+    if (state.ondevice.ok) { // fetch and compile now: the first frame is quick, and the service worker
+      // holds everything for offline use after this one visit
+      ondeviceEngine().then(() => state.keepForOffline && state.keepForOffline()).catch(() => {});
+    }
   }
 
   // Which mode the camera uses: the choice, else on-device where it can run.
@@ -92,16 +107,19 @@
     if (choice === "server") return { mode: "server", why: "chosen" };
     const od = state.ondevice;
     if (od && od.ok) return { mode: "ondevice", why: choice === "ondevice" ? "chosen" : "the default where it can run" };
+    if (od && od.manifest.static) return { mode: "none", why: `this static site runs on the device only, and it cannot run here: ${od.why}` };
     return { mode: "server", why: `on-device mode cannot run: ${od ? od.why : "still loading"}` };
   }
 
   function showMode() {
     const { mode, why } = chosenMode();
-    $("mode").textContent = mode === "ondevice" ? "on this device" : "on the server";
+    $("mode").textContent = { ondevice: "on this device", server: "on the server", none: "unavailable" }[mode];
     $("mode").dataset.mode = mode;
-    $("mode-why").textContent = mode === "ondevice"
-      ? `Camera frames are analysed in this browser and never sent (${why}).`
-      : `Camera frames are sent to this server (${why}).`;
+    $("mode-why").textContent = {
+      ondevice: `Camera frames are analysed in this browser and never sent (${why}).`,
+      server: `Camera frames are sent to this server (${why}).`,
+      none: `The camera cannot be analysed: ${why}.`,
+    }[mode];
   }
 
   function ondeviceEngine() {
@@ -256,7 +274,7 @@
     state.mode = chosenMode().mode;
     showMode();
     if (state.mode === "ondevice") ondeviceLoop();
-    else connect();
+    else if (state.mode === "server") connect();
   }
 
   function stopCamera() {
@@ -402,6 +420,20 @@
   }
 
   // ------------------------------------------------------------------------------------------ still image
+  // A still image analysed in this browser (the static site has no server to upload to).
+  async function stillOnDevice(file) {
+    const engine = await ondeviceEngine();
+    const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    const canvas = document.createElement("canvas");
+    canvas.width = bitmap.width;
+    canvas.height = bitmap.height;
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    ctx.drawImage(bitmap, 0, 0);
+    const pixels = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+    const answer = await engine.analyze(pixels, bitmap.width, bitmap.height, { still: true, whole: $("whole-image").checked });
+    return { body: { ...answer, timings_ms: { server: 0, ...answer.timings_ms } }, bitmap };
+  }
+
   async function analyseStill(file) {
     const status = $("still-status");
     const list = $("still-faces");
@@ -413,6 +445,15 @@
       return;
     }
     setStatus(status, `analysing ${file.name}…`);
+    if (state.ondevice && state.ondevice.manifest.static) {
+      try {
+        const { body, bitmap } = await stillOnDevice(file);
+        showStill(file, body, bitmap, 0);
+      } catch (err) {
+        setStatus(status, `${file.name}: cannot analyse it in this browser (${err})`, true);
+      }
+      return;
+    }
     const form = new FormData();
     form.append("file", file);
     const started = performance.now();
@@ -438,6 +479,13 @@
     } catch {
       bitmap = null; // the server read it, this browser cannot: list the faces without the picture
     }
+    showStill(file, body, bitmap, elapsed);
+  }
+
+  function showStill(file, body, bitmap, elapsed) {
+    const status = $("still-status");
+    const list = $("still-faces");
+    const canvas = $("still-canvas");
     const scale = Math.min(1, 1280 / Math.max(body.width, body.height));
     canvas.width = Math.round(body.width * scale);
     canvas.height = Math.round(body.height * scale);
@@ -447,7 +495,8 @@
     renderList(list, body.faces);
     const n = body.faces.length;
     setStatus(status, `${file.name}: ${body.width}×${body.height}, ${n === 0 ? "no face found" : `${n} face${n > 1 ? "s" : ""}`}` +
-      ` · ${Math.round(elapsed)} ms round trip, ${Math.round(body.timings_ms.server)} ms on the server`);
+      (elapsed ? ` · ${Math.round(elapsed)} ms round trip, ${Math.round(body.timings_ms.server)} ms on the server`
+        : ` · ${Math.round(body.timings_ms.total)} ms in this browser`));
   }
 
   // ------------------------------------------------------------------------------------------ wiring
@@ -476,4 +525,15 @@
   window.addEventListener("resize", drawOverlay);
   applyMirror();
   loadHealth();
+  // The service worker keeps the page, the runtime and the models for offline use (secure contexts only).
+  if ("serviceWorker" in navigator && window.isSecureContext) {
+    navigator.serviceWorker.register("sw.js").catch((err) => console.warn(`offline use unavailable: ${err}`));
+    const keep = () => navigator.serviceWorker.ready.then((registration) => {
+      const loaded = performance.getEntriesByType("resource").map((e) => e.name)
+        .filter((u) => !/\/(ws|api\/predict)(\?|$)/.test(new URL(u).pathname));
+      registration.active.postMessage({ cache: [window.location.href, ...loaded] });
+    });
+    window.addEventListener("load", keep);
+    state.keepForOffline = keep; // again once the on-device models are loaded
+  }
 })();

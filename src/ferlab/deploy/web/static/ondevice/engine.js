@@ -59,6 +59,7 @@ export async function createEngine(manifest, { smoothing = 0.35 } = {}) {
     const out = await detectorModel.run(input, [1, inputSize, inputSize, 3]);
     return { regressors: out[order[0][1]], logits: out[order[1][1]] };
   }, { stream: true });
+  const stillDetector = new BlazeFace(detector.run, {}); // still images: no memory of other frames
   const dtype = manifest.input_dtype === "float32" ? Float32Array : Uint8Array;
   const tracker = new FaceTracker();
   const smoother = new EMASmoother(smoothing);
@@ -77,9 +78,11 @@ export async function createEngine(manifest, { smoothing = 0.35 } = {}) {
   }
 
   // One camera frame (RGBA pixels) -> faces as the server's WebSocket answers them, plus stage times.
-  async function analyze(rgba, width, height, { smooth = true } = {}) {
+  // {still: true}: one image, no tracking or smoothing; {whole: true}: the image is one face crop.
+  async function analyze(rgba, width, height, { smooth = true, still = false, whole = false } = {}) {
     const t0 = performance.now();
-    const faces = await detector.detect(rgba, width, height);
+    const faces = whole ? [{ x: 0, y: 0, w: width, h: height, score: 1 }]
+      : await (still ? stillDetector : detector).detect(rgba, width, height);
     const t1 = performance.now();
     const results = [];
     for (const face of faces) {
@@ -87,16 +90,16 @@ export async function createEngine(manifest, { smoothing = 0.35 } = {}) {
       results.push({ face, raw });
     }
     const t2 = performance.now();
-    const ids = tracker.update(results.map((r) => [r.face.x, r.face.y, r.face.w, r.face.h]));
+    const ids = still ? results.map((r, i) => i + 1) : tracker.update(results.map((r) => [r.face.x, r.face.y, r.face.w, r.face.h]));
     const answer = results.map((r, i) => {
-      const p = smooth ? smoother.update(ids[i], r.raw) : r.raw;
+      const p = smooth && !still ? smoother.update(ids[i], r.raw) : r.raw;
       return {
         track: ids[i], box: [r.face.x, r.face.y, r.face.w, r.face.h], score: r.face.score, label: labelOf(p),
         confidence: Math.max(...p), probabilities: Object.fromEntries(classes.map((c, k) => [c, p[k]])),
         raw_probabilities: r.raw,
       };
     });
-    smoother.keepOnly(new Set(tracker.tracks.keys()));
+    if (!still) smoother.keepOnly(new Set(tracker.tracks.keys()));
     return { width, height, faces: answer, timings_ms: { detect: t1 - t0, classify: t2 - t1, total: performance.now() - t0 } };
   }
 
