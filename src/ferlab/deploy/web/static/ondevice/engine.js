@@ -15,6 +15,7 @@ export function support() {
 // LiteRT.js writes its C++ log lines ("INFO: [environment.cc:36] ...", "WARNING: [npu_registry.cc...]")
 // through console.error; they are information, not errors: send them to console.debug, leave the rest.
 let logsQuieted = false;
+let runtimeLoaded = null;
 function quietRuntimeLogs() {
   if (logsQuieted) return;
   logsQuieted = true;
@@ -49,7 +50,8 @@ async function compiled(litert, url) {
 export async function createEngine(manifest, { smoothing = 0.35 } = {}) {
   quietRuntimeLogs();
   const litert = await import(manifest.runtime);
-  await litert.loadLiteRt(manifest.wasm);
+  runtimeLoaded ||= litert.loadLiteRt(manifest.wasm); // once per page: more engines share it
+  await runtimeLoaded;
   const detectorModel = await compiled(litert, manifest.detector);
   const classifierModel = await compiled(litert, manifest.classifier);
   // The detector's outputs by shape: (1, N, 16) box regressors and (1, N, 1) score logits.
