@@ -221,3 +221,24 @@ def test_the_static_export_runs_from_a_plain_file_server(browser_kit, camera, tm
     print(f"\nstatic site: {size / 1e6:.1f} MB; {info}; first face: {label}")
     assert "static site" in info and label == "happy"
     assert not problems, problems
+
+
+def test_web_setup_installs_the_pinned_runtime_and_explains_a_missing_npm(tmp_path):
+    import json
+    import os
+    import shutil
+
+    from conftest import assert_one_line_error
+
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed (apt-get install npm)")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    result = subprocess.run([sys.executable, "-m", "ferlab.cli", "web-setup"], env=env, capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    installed = next((tmp_path / "cache" / "ferlab").glob("web-runtime-*/node_modules/@litertjs/core/package.json"))
+    lock = json.loads((REPO / "src/ferlab/deploy/web/npm/package-lock.json").read_text())
+    assert json.loads(installed.read_text())["version"] == lock["packages"]["node_modules/@litertjs/core"]["version"]
+    no_npm = subprocess.run([sys.executable, "-m", "ferlab.cli", "web-setup"], capture_output=True, text=True, timeout=120,
+                            check=False, env={**env, "PATH": str(tmp_path / "empty")})
+    assert_one_line_error(no_npm, "web-setup", "npm not found", code=2)

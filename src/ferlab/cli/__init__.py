@@ -27,6 +27,7 @@ app.command("export")(export.export_cmd)
 app.command("predict")(predict.predict_cmd)
 app.command("live")(live.live_cmd)
 app.command("serve")(serve.serve_cmd)
+app.command("web-setup")(serve.web_setup_cmd)
 
 
 def main() -> None:

@@ -39,11 +39,13 @@ def serve_cmd(
     ssl_keyfile: Annotated[Path | None, typer.Option(help="HTTPS private key (PEM), with --ssl-certfile.")] = None,
     min_confidence: MinConfidenceOption = 0.0,
     log_level: Annotated[str, typer.Option(help=f"uvicorn log level: {', '.join(LOG_LEVELS[:-1])}.")] = "info",
+    ondevice: Annotated[bool, typer.Option("--ondevice/--no-ondevice", help="Offer on-device mode (the browser runs the models; needs a .tflite model and LiteRT.js: ferlab web-setup).")] = True,
 ) -> None:
     """Serve the model over HTTP: a camera page at /, POST /api/predict, GET /api/health, WebSocket /ws, docs at /docs.
 
     The page opens the device camera and shows each face's box, label and emotion bars live; it can also
-    analyse a still image. Browsers give the camera only to secure pages: http://localhost works on this
+    analyse a still image. On-device mode (the default where it can run) runs the detector and the
+    classifier in the browser: no camera frame is sent to the server. Browsers give the camera only to secure pages: http://localhost works on this
     computer; from a phone use HTTPS (--ssl-certfile/--ssl-keyfile) or a tunnel (see the README).
     """
     model_file = model_path(model)
@@ -77,7 +79,7 @@ def serve_cmd(
 
     web_app = create_app(classifier, detector_factory, camera_detector_factory=camera_detector_factory,
                          max_upload_bytes=max_upload_bytes, max_pixels=max_pixels,
-                         workers=workers, min_confidence=min_confidence)
+                         workers=workers, min_confidence=min_confidence, ondevice=ondevice)
     scheme = "https" if ssl_certfile else "http"
     if host in ("0.0.0.0", "::", ""):
         shown = lan_address() or "THIS-MACHINE'S-ADDRESS"
@@ -86,6 +88,9 @@ def serve_cmd(
     shown = f"[{shown}]" if ":" in shown else shown
     console.print(f"serving {classifier.path} ({classifier.backend}, classes {', '.join(classifier.classes)}; "
                   f"{detector} detector)")
+    device = web_app.state.ondevice
+    console.print("camera: on the device by default (the browser runs the models)" if device.available
+                  else f"camera: on the server (on-device mode off: {device.why})")
     console.print(f"open {scheme}://{shown}:{port}/  (API docs: {scheme}://{shown}:{port}/docs; Ctrl+C stops)")
     if not is_loopback(host):
         console.print(f"[yellow]note:[/yellow] listening on {host}: anyone who can reach this machine can use "
@@ -94,3 +99,13 @@ def serve_cmd(
     server = server_for(web_app, log_level, ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
                         ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None)
     server.run(sockets=[sock])
+
+
+def web_setup_cmd() -> None:
+    """Install the browser runtime of on-device mode (LiteRT.js, pinned by ferlab's package-lock.json) with npm
+    into ferlab's cache folder; `ferlab serve` and `ferlab export --format web` find it there."""
+    from ferlab.deploy.web.ondevice import setup_runtime
+
+    with console.status("npm ci (LiteRT.js)"):
+        modules = setup_runtime()
+    console.print(f"installed LiteRT.js in {modules}")

@@ -98,6 +98,7 @@ def create_app(classifier: FaceClassifier, detector_factory: Callable[[], FaceDe
                   description="Facial expression recognition: detect faces in an image and classify each one. "
                               "The page at / streams the camera over the WebSocket /ws.")
     app.state.engine = engine
+    app.state.ondevice = device
     app.state.limits = {"max_upload_bytes": max_upload_bytes, "max_pixels": max_pixels}
     _add_error_handlers(app)
     _add_docs(app)
