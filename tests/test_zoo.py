@@ -383,7 +383,7 @@ def test_models_commands_list_show_path_and_export(tmp_path):
     assert_one_line_error(result, "already exists")
     result = subprocess.run([sys.executable, "-m", "ferlab.cli", "export", name, "--quantize", "fp16", "--out",
                              str(tmp_path / "x.tflite")], check=False, capture_output=True, text=True, timeout=120)
-    assert_one_line_error(result, "ships litert (none, int8) and onnx (none)")
+    assert_one_line_error(result, "ships litert --quantize none, litert --quantize int8, onnx --quantize none")
     result = subprocess.run([sys.executable, "-m", "ferlab.cli", "models", "show", "nope"],
                             check=False, capture_output=True, text=True, timeout=120)
     assert_one_line_error(result, "unknown zoo model 'nope'")
