@@ -80,3 +80,39 @@ def test_the_browser_detector_and_crops_match_python(tmp_path, stream):
             diff = np.abs(np.asarray(mine, np.int16).reshape(48, 48) - theirs.astype(np.int16))
             assert diff.max() <= 1, (name, diff.max())
     assert sum(len(f[1]) for f in expected) >= 3  # the scenes have faces
+
+
+def test_the_browser_tracker_and_smoother_match_python(tmp_path):
+    """Faces that move, vanish, come back and cross: the same track ids and smoothed probabilities."""
+    if NODE is None:
+        pytest.skip("node is not installed: the browser code's tests need Node.js (apt-get install nodejs)")
+    from ferlab.deploy.live.tracking import EMASmoother, FaceTracker
+
+    rng = np.random.default_rng(5)
+    frames, positions = [], [np.array([100.0, 100.0]), np.array([400.0, 120.0]), np.array([250.0, 300.0])]
+    for t in range(80):
+        boxes = []
+        for k, p in enumerate(positions):
+            p += rng.normal(0, 6 if k != 2 else 40, 2)  # the third face jumps: matched by centre distance or lost
+            if (t // 9 + k) % 4 != 3:  # each face is missing now and then
+                boxes.append([int(p[0]), int(p[1]), 90 + k * 10, 90 + k * 10])
+        rng.shuffle(boxes)
+        probabilities = rng.dirichlet(np.ones(5), len(boxes)).tolist()
+        frames.append({"boxes": boxes, "probabilities": probabilities})
+    tracker, smoother, expected = FaceTracker(), EMASmoother(), []
+    for frame in frames:
+        ids = tracker.update([tuple(b) for b in frame["boxes"]])
+        smoothed = [smoother.update(i, np.asarray(p)) for i, p in zip(ids, frame["probabilities"])]
+        smoother.keep_only(tracker.tracks)
+        expected.append((ids, smoothed))
+    path = tmp_path / "frames.json"
+    path.write_text(json.dumps(frames))
+    result = subprocess.run([NODE, "--experimental-detect-module", str(REPO / "tests" / "js" / "tracking_replay.mjs"),
+                             str(path)], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout)
+    for (ids, smoothed), frame in zip(expected, got):
+        assert frame["ids"] == ids
+        np.testing.assert_allclose(np.asarray(frame["smoothed"]).reshape(-1, 5), np.asarray(smoothed).reshape(-1, 5),
+                                   atol=1e-6)
+    assert max(max(ids, default=0) for ids, _ in expected) > 3  # faces were lost and came back as new tracks
