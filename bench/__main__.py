@@ -6,7 +6,8 @@ BENCHMARKS = {"finetune": "bench.finetune", "detectors": "bench.detectors", "rep
               "peer-fer": "bench.peer_fer",
               "live": "bench.live", "live-runtime": "bench.live_runtime",
               "train-throughput": "bench.train_throughput", "tf-step": "bench.tf_step", "pooling-cache": "bench.pooling_cache",
-              "web-load": "bench.web_load", "web-ondevice": "bench.web_ondevice", "zoo": "bench.zoo"}
+              "web-load": "bench.web_load", "web-ondevice": "bench.web_ondevice", "web-runtimes": "bench.web_runtimes",
+              "zoo": "bench.zoo"}
 
 
 def main() -> None:
