@@ -254,6 +254,19 @@ def random_fercnn(folder: Path, fmt: str = "litert") -> Path:
     return path
 
 
+def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
+    """Grayscale uint8 frames -> a YUV4MPEG2 4:2:0 file (Chromium's fake camera format); gray becomes
+    video-range luma (16-235), chroma stays neutral."""
+    height, width = frames[0].shape
+    chroma = np.full((height // 2) * (width // 2), 128, np.uint8).tobytes()
+    with open(path, "wb") as out:
+        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            luma = (16 + frame.astype(np.float32) * (219 / 255)).round().astype(np.uint8)
+            out.write(b"FRAME\n" + luma.tobytes() + chroma + chroma)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import SHARED, write_table
-from bench.web_load import compose, free_port, start_server, stop_server
+from bench.web_load import compose, free_port, start_server, stop_server, write_y4m
 
 CHROMIUM = Path(os.environ.get("FERLAB_CHROMIUM", "/usr/bin/chromium"))
 
@@ -30,25 +30,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def y4m(path: Path, frames: list[np.ndarray], fps: int = 30) -> Path:
-    """Grayscale frames -> YUV4MPEG2 4:2:0 (Chromium's fake camera format)."""
-    height, width = frames[0].shape
-    chroma = np.full((height // 2) * (width // 2), 128, np.uint8).tobytes()
-    with open(path, "wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for frame in frames:
-            luma = (16 + frame.astype(np.float32) * (219 / 255)).round().astype(np.uint8)
-            out.write(b"FRAME\n" + luma.tobytes() + chroma + chroma)
-    return path
-
-
 def fake_camera(folder: Path) -> Path:
     import cv2
 
     happy = sorted((SHARED / "data" / "fer2013" / "test" / "happy").glob("*.jpg"))[0]
     face = cv2.imread(str(happy), cv2.IMREAD_GRAYSCALE)
     frames = [cv2.cvtColor(compose(face, 320 + dx, 240, 200, seed=1), cv2.COLOR_BGR2GRAY) for dx in (0, 3, 6, 3)]
-    return y4m(folder / "camera.y4m", frames)
+    return write_y4m(folder / "camera.y4m", frames, fps=30)
 
 
 def page_stats(page) -> dict:

@@ -16,7 +16,9 @@ import time
 import numpy as np
 import pytest
 from conftest import FER2013, REPO, require
-from test_web import ARTIFACTS, CHROMIUM, wait_until, write_y4m
+from test_web import ARTIFACTS, CHROMIUM, wait_until
+
+from bench.web_load import write_y4m
 
 from ferlab.deploy.web.ondevice import SETUP_HINT, runtime_modules
 

@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 from conftest import FER2013, REPO, require
 
+from bench.web_load import write_y4m
+
 CHROMIUM = Path(os.environ.get("FERLAB_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO / "test-artifacts"
 MAX_BYTES, MAX_PIXELS = 150_000, 1_000_000  # the TestClient app's limits (the 640x480 scenes fit)
@@ -292,19 +294,6 @@ def test_serve_cli_errors_are_one_line(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ browser
-def write_y4m(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
-    """Grayscale uint8 frames -> a YUV4MPEG2 4:2:0 file (Chromium's fake camera format); gray becomes
-    video-range luma (16-235), chroma stays neutral."""
-    height, width = frames[0].shape
-    chroma = np.full((height // 2) * (width // 2), 128, np.uint8).tobytes()
-    with open(path, "wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for frame in frames:
-            luma = (16 + frame.astype(np.float32) * (219 / 255)).round().astype(np.uint8)
-            out.write(b"FRAME\n" + luma.tobytes() + chroma + chroma)
-    return path
-
-
 def wait_until(page, function: str, timeout: float) -> None:
     """Poll a JS function until it returns true (page.wait_for_function evaluates strings with eval, which
     the page's Content-Security-Policy forbids)."""
