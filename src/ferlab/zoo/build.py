@@ -31,8 +31,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -48,10 +46,10 @@ from ferlab.errors import FerlabError
 from ferlab.evaluate.calibration import ECE_BINS, expected_calibration_error, fit_temperature, negative_log_likelihood
 from ferlab.evaluate.latency import machine_description
 from ferlab.evaluate.metrics import classification_metrics
-from ferlab.face import FACE_SHAPE
-from ferlab.io import atomic_write_json, atomic_write_text, current_umask
-from ferlab.rundir import RunDir
 from ferlab.evaluate.tta import mirrored
+from ferlab.face import FACE_SHAPE
+from ferlab.io import atomic_dir, atomic_write_json, atomic_write_text
+from ferlab.rundir import RunDir
 from ferlab.zoo import CARD_JSON, CARD_MD, FILE_EXPORTS, MODELS, MODELS_DIR, ZOO_FILES, ZooSpec, read_spec
 from ferlab.zoo.card import render_card
 REPRESENTATIVE_FACES = 300  # int8 calibration faces, drawn from the training split
@@ -257,10 +255,7 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
 
     representative = x_train[np.sort(np.random.default_rng(1).choice(len(x_train), min(REPRESENTATIVE_FACES,
                                                                                          len(x_train)), replace=False))]
-    out_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=out_root))
-    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it private; the package's folders are not
-    try:
+    with atomic_dir(target, overwrite=True) as staging:  # existence was checked above, before any work
         files, test_probs = {}, {}
         for kind in spec.files:
             fmt, quantize = FILE_EXPORTS[kind]
@@ -329,12 +324,6 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
         }
         atomic_write_json(staging / CARD_JSON, card)
         atomic_write_text(staging / CARD_MD, render_card(card))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return card
 
 

@@ -50,7 +50,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob: mediastream:; "
             "connect-src 'self'; style-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; "
             "object-src 'none'; base-uri 'none'")
-IMPORT_MAP_SLOT = "<!-- ondevice-import-map -->"
 PREDICT_BODY = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
         "file": {"type": "string", "format": "binary"}}}},
@@ -148,10 +147,8 @@ def _page(device: OnDevice) -> dict:
     html = (STATIC / "index.html").read_text()
     if not device.available:
         return {"html": html, "csp": PAGE_CSP.format(hashes="")}
-    script = device.import_map()
-    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
-    html = html.replace(IMPORT_MAP_SLOT, f'<script type="importmap">{script}</script>')
-    return {"html": html, "csp": PAGE_CSP.format(hashes=f" 'sha256-{digest}'")}
+    digest = base64.b64encode(hashlib.sha256(device.import_map().encode()).digest()).decode()
+    return {"html": device.page(html), "csp": PAGE_CSP.format(hashes=f" 'sha256-{digest}'")}
 
 
 def _add_ondevice(app: FastAPI, device: OnDevice, classes: list[str], min_confidence: float) -> None:

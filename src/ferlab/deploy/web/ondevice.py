@@ -29,6 +29,7 @@ from ferlab.errors import FerlabError
 NPM_DIR = Path(__file__).resolve().parent / "npm"  # package.json + package-lock.json (package data)
 RUNTIME_PACKAGE = "@litertjs/core"
 RUNTIME_SUPPORT = ("@litertjs/wasm-utils",)  # what the runtime's module imports by bare name
+IMPORT_MAP_SLOT = "<!-- ondevice-import-map -->"  # where index.html takes the import map
 SETUP_HINT = "run `npm ci --prefix src/ferlab/deploy/web/npm` in a ferlab checkout, or `ferlab web-setup`"
 
 
@@ -82,6 +83,10 @@ class OnDevice:
         """The page's import map: LiteRT.js's module imports its helper package by bare name."""
         imports = {name: f"./ondevice/runtime/{name}/dist/index.js" for name in RUNTIME_SUPPORT}  # URL-like
         return json.dumps({"imports": imports})
+
+    def page(self, html: str) -> str:
+        """index.html with the import map in its slot (the served page and the static export alike)."""
+        return html.replace(IMPORT_MAP_SLOT, f'<script type="importmap">{self.import_map()}</script>')
 
     def manifest(self, classes: list[str], min_confidence: float) -> dict:
         return {"available": self.available, "why": self.why,

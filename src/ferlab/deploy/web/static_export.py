@@ -11,14 +11,12 @@ into place: a failure leaves nothing half-written.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from ferlab.deploy.web.ondevice import RUNTIME_PACKAGE, SETUP_HINT, prepare_ondevice
 from ferlab.errors import FerlabError
-from ferlab.io import current_umask
+from ferlab.io import atomic_dir
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGE_FILES = ["app.js", "style.css", "manifest.webmanifest", "icons/icon-192.png", "icons/icon-512.png",
@@ -52,14 +50,8 @@ def export_web(model_file: Path, classes: list[str], out: Path, *, name: str, li
     device = prepare_ondevice(Path(model_file))
     if not device.available:
         raise FerlabError(f"--format web: {device.why}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    os.chmod(staging, 0o777 & ~current_umask())
-    try:
-        html = (STATIC / "index.html").read_text()
-        script = device.import_map()
-        html = html.replace("<!-- ondevice-import-map -->", f'<script type="importmap">{script}</script>')
-        (staging / "index.html").write_text(html)
+    with atomic_dir(out, overwrite=True) as staging:  # existence was checked above
+        (staging / "index.html").write_text(device.page((STATIC / "index.html").read_text()))
         for rel in PAGE_FILES:
             _copy(STATIC / rel, staging / "static" / rel)
         _copy(STATIC / "ondevice" / "sw.js", staging / "sw.js")
@@ -76,12 +68,6 @@ def export_web(model_file: Path, classes: list[str], out: Path, *, name: str, li
         (staging / "README.md").write_text(README.format(
             name=name, classes=", ".join(classes), source=Path(model_file).name, version=version,
             licence=f"\n**Licence of the classifier's training data.** {licence}\n" if licence else ""))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out
 
 
