@@ -31,6 +31,7 @@ seeds = [0]
 input_sizes = [48]
 [model]
 weights = "none"
+dropout = 0.2
 [train]
 epochs = 4
 batch_size = 32
