@@ -94,3 +94,32 @@ def read_json(path: str | os.PathLike, what: str = "file", fix: str = "delete it
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FerlabError(f"{path}: corrupt {what} ({exc}); {fix}") from None
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike, *, blocking: bool = True, holder: str = "") -> Iterator[bool]:
+    """Hold an exclusive advisory lock on ``path`` (created if missing) for the block; yield True.
+
+    With ``blocking=False`` a lock held by another process yields False at once instead of waiting.
+    The kernel (``flock``) owns the lock, so a killed holder frees it with no stale-lock cleanup, and it
+    holds across machines on shared filesystems that support ``flock`` (NFSv4, Lustre, CephFS, GPFS).
+    ``holder`` is written into the file once the lock is taken, for the message of a refused caller.
+    The file itself is never deleted: deleting a lock file lets two processes lock two different files.
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        if holder:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, holder.encode("utf-8"), 0)
+        yield True
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

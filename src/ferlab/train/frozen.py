@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ferlab.data.prepare import PreparedData
-from ferlab.io import atomic_dir
+from ferlab.io import atomic_dir, file_lock
 from ferlab.train.config import RunConfig
 from ferlab.train.loop import fit_resumable
 
@@ -41,15 +41,23 @@ def cache_key(cfg: RunConfig, data: PreparedData) -> str:
 def cached_features(cfg: RunConfig, data: PreparedData, cache_dir: str | os.PathLike | None = None) -> tuple[Path, int]:
     """Directory with ``{train,val,test}.npy`` float16 feature maps and ``extractor.keras``, computed once;
     and how many images went through the backbone for it now (0 when the cache already held them)."""
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    path = root / cache_key(cfg, data)
+    if (path / "test.npy").is_file():
+        return path, 0
+    # Trials of one backbone on several workers (a Ray study) share the cache: one computes, the others wait.
+    with file_lock(root / f".{path.name}.lock"):
+        if (path / "test.npy").is_file():
+            return path, 0
+        return path, _compute_features(cfg, data, path)
+
+
+def _compute_features(cfg: RunConfig, data: PreparedData, path: Path) -> int:
     import keras
 
     from ferlab.models import build_feature_extractor
     from ferlab.train.data import eval_dataset
 
-    root = Path(cache_dir) if cache_dir else default_cache_dir()
-    path = root / cache_key(cfg, data)
-    if (path / "test.npy").is_file():
-        return path, 0
     keras.utils.set_random_seed(cfg.train.seed)  # random-init backbones must match their cache key
     extractor = build_feature_extractor(cfg.model.model_copy(update={"num_classes": len(data.classes)}))
     computed = 0
@@ -67,7 +75,7 @@ def cached_features(cfg: RunConfig, data: PreparedData, cache_dir: str | os.Path
             out.flush()
             del out
         extractor.save(tmp / "extractor.keras")
-    return path, computed
+    return computed
 
 
 def train_frozen(cfg: RunConfig, data: PreparedData, run_dir: Path, cache_dir, on_history):
