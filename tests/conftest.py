@@ -90,3 +90,21 @@ def invoke(*args: str):
         raise result.exception
     assert result.exit_code == 0, result.output
     return result
+
+
+# One TensorFlow thread per trial, in the local quickstart study and in every Ray worker of tests/test_ray.py:
+# results then match across executors bit for bit (TF's reduction order depends on its thread count).
+SINGLE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+
+
+@pytest.fixture(scope="session")
+def quickstart_study(tmp_path_factory):
+    """The README's main job run once through the CLI (local executor): (study dir, seconds, CompletedProcess)."""
+    import subprocess
+    import time
+
+    where = tmp_path_factory.mktemp("quickstart")
+    start = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "ferlab.cli", "study", "--spec", "quickstart", "--out", str(where / "qs")],
+                       capture_output=True, text=True, cwd=where, timeout=900, env={**os.environ, **SINGLE_THREAD})
+    return where / "qs", time.perf_counter() - start, r

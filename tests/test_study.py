@@ -208,3 +208,54 @@ def test_shipped_specs_expand_to_valid_trials(name, n_trials):
     if name == "paper-cpu":  # MobileNetV2 frozen with offline weights, the rest from scratch
         modes = {t.backbone: t.mode for t in trials}
         assert modes["mobilenetv2"] == "frozen" and modes["resnet50"] == "finetune"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--executor", "spark"], "--executor spark: unknown executor; choose one of local, ray"),
+    (["--track", "wandb"], "--track wandb: unknown tracker; choose one of: mlflow, mlflow:URI"),
+    (["--precision", "half"], "--precision half: choose float32 or mixed"),
+    (["--cpus-per-trial", "0"], "--cpus-per-trial: must be at least"),
+])
+def test_bad_study_options_are_one_line_and_train_nothing(tmp_path, args, needle):
+    r = ferlab("study", "--spec", str(write_spec(tmp_path / "tiny.toml")), "--out", str(tmp_path / "s"), *args,
+               cwd=tmp_path)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and needle in lines[0], r.stderr
+    assert not (tmp_path / "s" / "trials").exists()
+
+
+def test_a_second_driver_on_a_study_is_refused(tmp_path):
+    from ferlab.io import file_lock
+
+    out = tmp_path / "s"
+    holder = '{"host": "lab-node-3", "pid": 4242, "started": "2026-12-03 12:00:00"}'
+    with file_lock(out / ".driver.lock", blocking=False, holder=holder) as locked:
+        assert locked
+        r = ferlab("study", "--spec", str(write_spec(tmp_path / "tiny.toml")), "--out", str(out), cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        f"error: {out}: another driver is running this study (pid 4242 on lab-node-3 since 2026-12-03 12:00:00); "
+        f"wait for it to finish, or stop it, or choose another --out"]
+    assert not (out / "trials").exists()
+
+
+def test_mixed_precision_trial_and_status_file(tmp_path):
+    spec = tmp_path / "one.toml"
+    spec.write_text(TINY_SPEC.format(extra="").replace('poolings = ["avg", "max"]', 'poolings = ["avg"]')
+                    .replace("epochs = 4", "epochs = 1"))
+    r = ferlab("study", "--spec", str(spec), "--out", str(tmp_path / "s"), "--no-report", "--precision", "mixed",
+               cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    run = tmp_path / "s" / "trials" / "fercnn-avg-finetune-48px-s0"
+    assert json.loads((run / "config.json").read_text())["train"]["mixed_precision"] is True
+    assert json.loads((run / "metrics.json").read_text())["status"] == "ok"
+    import keras
+
+    model = keras.models.load_model(run / "model.keras")
+    assert model.get_layer("classifier").dtype_policy.name == "float32"  # softmax stays float32
+    assert any(layer.dtype_policy.name == "mixed_float16" for layer in model.layers)
+    status = json.loads((tmp_path / "s" / "status.json").read_text())
+    assert status["study"] == "tiny" and status["executor"] == "local"
+    assert status["counts"] == {"pending": 0, "running": 0, "done": 1, "failed": 0}
+    assert status["trials"][0] | {"pid": 0} == {"trial_id": "fercnn-avg-finetune-48px-s0", "state": "done", "epoch": 1,
+                                                "epochs": 1, "host": status["trials"][0]["host"], "pid": 0}

@@ -14,6 +14,8 @@ A run directory (``ferlab train``, one trial of a study) holds::
     evaluations/     ``ferlab evaluate`` results on other data
     exports/         ``ferlab export`` files (default place)
     error.txt        the traceback of a trial that raised (studies)
+    worker.json      the process that trains it now or last: host, pid, attempt (studies)
+    .lock            held by that process while it trains (a retried attempt waits for the last one)
 
 Every reader and writer (training, the study runner, cross-data evaluation, export, the runtimes, the
 report) names these files through :class:`RunDir`, so a file name, the finished-run rule and the classes
@@ -62,6 +64,8 @@ class RunDir:
     predictions_file = property(lambda self: self.path / "predictions.csv")
     model_file = property(lambda self: self.path / "model.keras")
     error_file = property(lambda self: self.path / "error.txt")
+    worker_file = property(lambda self: self.path / "worker.json")
+    lock_file = property(lambda self: self.path / ".lock")
     tensorboard_dir = property(lambda self: self.path / "tb")
     checkpoint_dir = property(lambda self: self.path / "checkpoints")
     evaluations_dir = property(lambda self: self.path / "evaluations")

@@ -9,9 +9,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ferlab.cli.common import console, out_console, progress_bar
+from ferlab.cli.common import console, out_console, positive, progress_bar
 from ferlab.cli.show import print_results, print_run
 from ferlab.evaluate.tta import TTA_CHOICES
+from ferlab.study.executors import EXECUTORS
 
 
 def register(app: typer.Typer) -> None:
@@ -60,36 +61,76 @@ def study_cmd(
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run failed trials again.")] = False,
     only: Annotated[Optional[str], typer.Option(help="Run only trials whose id matches these comma-separated patterns, e.g. '*-avg-*'.")] = None,
     report: Annotated[bool, typer.Option(help="Write the report when the study is done.")] = True,
+    executor: Annotated[str, typer.Option(help=f"Where trials run: {'; '.join(f'{k}: {v.summary}' for k, v in EXECUTORS.items())}.")] = "local",
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster: auto (the one this machine joined), HOST:PORT of its head, or ray://HOST:10001; default: start Ray on this machine.")] = None,
+    cpus_per_trial: Annotated[Optional[float], typer.Option(help="CPUs per trial (Ray); default the spec's [resources] cpus, else 1.")] = None,
+    gpus_per_trial: Annotated[Optional[float], typer.Option(help="GPUs per trial (Ray; fractions share a GPU); default the spec's, else 0.")] = None,
+    memory_per_trial: Annotated[Optional[float], typer.Option(help="Memory per trial in GB (Ray schedules by it); default the spec's, else none.")] = None,
+    max_retries: Annotated[int, typer.Option(help="Ray: times a trial whose worker died is retried (it resumes from its last epoch).")] = 3,
+    precision: Annotated[str, typer.Option(help="float32, or mixed (Keras mixed_float16: for GPUs; slower on CPUs).")] = "float32",
+    track: Annotated[Optional[str], typer.Option(help="Log each trial to MLflow: mlflow (./mlruns) or mlflow:URI (pip install 'ferlab[mlflow]').")] = None,
 ) -> None:
     """Run (or resume) a backbone x pooling x seed x size x mode study; write results.csv and the report."""
+    from ferlab.errors import FerlabError
     from ferlab.study.runner import run_study
     from ferlab.study.spec import load_spec
 
     study = load_spec(spec)
+    if precision not in ("float32", "mixed"):
+        raise FerlabError(f"--precision {precision}: choose float32 or mixed")
+    if precision == "mixed":
+        study = study.model_copy(update={"train": {**study.train, "mixed_precision": True}})
+    for option, value, minimum in (("--cpus-per-trial", cpus_per_trial, 0.01), ("--gpus-per-trial", gpus_per_trial, 0),
+                                   ("--memory-per-trial", memory_per_trial, 0.01), ("--max-retries", max_retries, 0)):
+        positive(option, value, minimum)
+    wanted = {"cpus": cpus_per_trial, "gpus": gpus_per_trial, "memory_gb": memory_per_trial}
+    study = study.model_copy(update={"resources": study.resources.model_copy(
+        update={k: v for k, v in wanted.items() if v is not None})})
     out = out or Path("studies") / study.name
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
-        trials_task = bar.add_task("trials", total=None)
-        epoch_task = bar.add_task("epochs", total=None)
-
-        def on_trial(trial, i, n):
-            bar.update(trials_task, completed=i, total=n, description=f"trial {trial.trial_id}")
-            bar.update(epoch_task, completed=0, total=trial.config.train.epochs)
-
-        def on_epoch(row):
-            bar.update(epoch_task, completed=row["epoch"],
-                       description=f"epoch {row['epoch']}: val acc {row['val_accuracy']:.3f}")
-
-        table = run_study(study, out, data_dir=data, retry_failed=retry_failed, only=only, on_trial=on_trial,
-                          on_epoch=on_epoch)
+    with StudyProgress() as progress:
+        table = run_study(study, out, data_dir=data, retry_failed=retry_failed, only=only, executor=executor,
+                          address=address, max_retries=max_retries, track=track, on_status=progress.update)
     print_results(table, out)
     if report:
         from ferlab.report import write_report
 
         paths = write_report(out)
         console.print(f"report: {paths['html']}")
+
+
+class StudyProgress:
+    """Live study progress on stderr: trials done/running/failed, and each running trial's epochs."""
+
+    def __init__(self):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=console, transient=True)
+        self.total = self.bar.add_task("trials", total=None)
+        self.running: dict[str, int] = {}
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def update(self, status: dict) -> None:
+        c = status["counts"]
+        self.bar.update(self.total, completed=c["done"] + c["failed"], total=len(status["trials"]),
+                        description=f"trials: {c['done']} done, {c['running']} running, {c['failed']} failed, "
+                                    f"{c['pending']} pending")
+        now = {t["trial_id"]: t for t in status["trials"] if t["state"] == "running"}
+        for trial_id in set(self.running) - set(now):
+            self.bar.remove_task(self.running.pop(trial_id))
+        for trial_id, t in now.items():
+            where = f" on {t['host']}" if status["executor"] != "local" and t.get("host") else ""
+            retry = f" (attempt {t['attempt']})" if t.get("attempt", 1) > 1 else ""
+            text = f"  {trial_id}{where}{retry}: epoch"
+            if trial_id not in self.running:
+                self.running[trial_id] = self.bar.add_task(text, total=t["epochs"])
+            self.bar.update(self.running[trial_id], completed=t["epoch"], description=text)
 
 
 def report_cmd(study_dir: Annotated[Path, typer.Argument(help="A study directory (holds results.csv).")]) -> None:

@@ -2,14 +2,19 @@
 
 Rerunning a study skips finished trials and resumes an interrupted one from its last epoch checkpoint.
 The results table is rebuilt from the trials' metrics.json files after every trial and written
-atomically, so a kill at any moment never corrupts it or duplicates a row.
+atomically, so a kill at any moment (of the driver or of a worker) never corrupts it or duplicates a
+row. The trials run where the executor puts them (:mod:`ferlab.study.executors`); this driver alone
+writes the study's tables, its status.json and its tracking.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
-import traceback
+import socket
+import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,9 +23,12 @@ import pandas as pd
 from ferlab import __version__
 from ferlab.data.prepare import PreparedData, prepare
 from ferlab.errors import FerlabError
-from ferlab.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json
+from ferlab.io import atomic_write_bytes, atomic_write_json, atomic_write_text, file_lock, read_json
 from ferlab.rundir import RESULT_COLUMNS, RunDir, results_row
+from ferlab.study.executors import EXECUTORS, TrialJob
 from ferlab.study.spec import StudySpec, Trial, expand_trials
+from ferlab.study.status import StudyStatus
+from ferlab.study.tracking import make_tracker
 
 
 def study_data(spec: StudySpec, out: Path, data_dir: str | os.PathLike | None) -> PreparedData:
@@ -40,7 +48,7 @@ def study_data(spec: StudySpec, out: Path, data_dir: str | os.PathLike | None) -
 
 def _check_study_dir(out: Path, spec: StudySpec, data: PreparedData) -> None:
     path = out / "study.json"
-    record = {"name": spec.name, "ferlab_version": __version__, "spec": spec.model_dump(mode="json"),
+    record = {"name": spec.name, "ferlab_version": __version__, "spec": spec.identity(),
               "data": {"path": os.path.relpath(data.path, out) if data.path.is_relative_to(out) else str(data.path),
                        "fingerprint": data.fingerprint, "source": data.meta["source"]["name"],
                        "protocol": data.meta["protocol"]["name"], "classes": list(data.classes),
@@ -56,49 +64,77 @@ def _check_study_dir(out: Path, spec: StudySpec, data: PreparedData) -> None:
 
 def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,
               retry_failed: bool = False, only: str | list[str] | None = None, use_feature_cache: bool = True,
-              on_trial: Callable[[Trial, int, int], None] | None = None,
-              on_epoch: Callable[[dict], None] | None = None) -> pd.DataFrame:
+              executor: str = "local", address: str | None = None, max_retries: int = 3,
+              track: str | None = None, on_status: Callable[[dict], None] | None = None) -> pd.DataFrame:
     """Run (or resume) every trial of ``spec`` into ``out``; return the results table.
 
     ``only``: shell-style patterns (a list, or one comma-separated string) over trial ids, e.g.
     ``"*-avg-*"``: run just the matching trials now (the cheap ones first, or a share per machine); the
     results table lists every finished trial of the grid. ``use_feature_cache=False`` trains frozen
-    trials end to end (see :func:`ferlab.train.run.train_run`).
+    trials end to end (see :func:`ferlab.train.run.train_run`). ``executor``: ``local`` (this process)
+    or ``ray`` (each trial a Ray task with ``spec.resources``, on the cluster at ``address``; see
+    :mod:`ferlab.study.executors`). ``track``: ``mlflow`` or ``mlflow:URI`` (see
+    :mod:`ferlab.study.tracking`). ``on_status`` gets :class:`~ferlab.study.status.StudyStatus`
+    snapshots as trials start, advance and finish (also written to ``out/status.json``).
+
+    One driver per study directory: a second one is refused (``out/.driver.lock``) while the first runs.
     """
-    import keras
-
-    from ferlab.train.run import train_run
-
+    if executor not in EXECUTORS:
+        raise FerlabError(f"--executor {executor}: unknown executor; choose one of {', '.join(EXECUTORS)}")
     out = Path(out)
     data = study_data(spec, out, data_dir)  # before creating anything: bad data leaves no study behind
     out.mkdir(parents=True, exist_ok=True)
-    _check_study_dir(out, spec, data)
-    trials = expand_trials(spec, str(data.path))
-    selected = select_trials(trials, only)
-    for i, trial in enumerate(selected):
-        run = RunDir(out / "trials" / trial.trial_id)
-        finished = run.finished()
-        if finished is not None and not (retry_failed and finished["status"] == "failed"):
-            continue
-        if finished is not None:
-            run.clear_result()
-        if on_trial:
-            on_trial(trial, i, len(selected))
-        keras.backend.clear_session()
-        info = {"trial_id": trial.trial_id}
-        try:
-            train_run(trial.config, run.path, data=data, feature_cache=out / "cache",
-                      use_feature_cache=use_feature_cache, trial=info, on_epoch=on_epoch)
-        except Exception as exc:  # noqa: BLE001
-            # A trial that cannot run (weights missing offline, a backbone too big for memory, a bug
-            # in one backbone) is recorded and the study goes on; the traceback is kept beside it.
-            atomic_write_text(run.error_file, traceback.format_exc())
-            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
-            run.record_failure(reason, {**info, "backbone": trial.backbone, "pooling": trial.pooling,
-                                             "mode": trial.mode, "input_size": trial.input_size, "seed": trial.seed,
-                                             "preprocessing": trial.preprocessing})
-        write_results(out, trials)
-    return write_results(out, trials)
+    session = uuid.uuid4().hex[:12]
+    holder = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "session": session,
+                         "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+    with file_lock(out / DRIVER_LOCK, blocking=False, holder=holder) as locked:
+        if not locked:
+            raise FerlabError(f"{out}: another driver is running this study ({_holder(out)}); wait for it to "
+                              f"finish, or stop it, or choose another --out")
+        _check_study_dir(out, spec, data)
+        trials = expand_trials(spec, str(data.path))
+        selected = select_trials(trials, only)
+        tracker = make_tracker(track, spec.name)  # a bad --track fails here, before any training
+        status = StudyStatus(out, spec.name, selected, executor, session, on_status)
+        pending = []
+        for trial in selected:
+            run = RunDir(out / "trials" / trial.trial_id)
+            finished = run.finished()
+            if finished is not None and not (retry_failed and finished["status"] == "failed"):
+                continue
+            if finished is not None:
+                run.clear_result()
+                status.pending(trial.trial_id)
+            pending.append(trial)
+        status.write()
+
+        def on_finished(trial: Trial, metrics: dict) -> None:
+            write_results(out, trials)
+            status.finished(trial.trial_id, metrics)
+            status.write()
+            if tracker is not None:
+                tracker.log_trial(RunDir(out / "trials" / trial.trial_id), trial.trial_id)
+
+        job = TrialJob(out=str(out.resolve()), data_path=str(data.path.resolve()),
+                       use_feature_cache=use_feature_cache, session=session)
+        EXECUTORS[executor](address=address, resources=spec.resources, max_retries=max_retries).run(
+            pending, job, status, on_finished)
+        if tracker is not None:  # trials finished by an earlier driver that was stopped before logging them
+            for trial in selected:
+                tracker.log_trial(RunDir(out / "trials" / trial.trial_id), trial.trial_id)
+        status.write()
+        return write_results(out, trials)
+
+
+DRIVER_LOCK = ".driver.lock"
+
+
+def _holder(out: Path) -> str:
+    try:
+        h = json.loads((out / DRIVER_LOCK).read_text())
+        return f"pid {h['pid']} on {h['host']} since {h['started']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "holder unknown"
 
 
 def select_trials(trials: list[Trial], only: str | list[str] | None) -> list[Trial]:

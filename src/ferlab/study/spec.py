@@ -19,6 +19,10 @@ A spec is a TOML file (or a shipped name: ``quickstart``, ``paper``, ``paper-cpu
     epochs = 10
     [overrides.resnet50.model]         # per-backbone changes
     weights = "none"
+    [resources]                        # what one trial asks of a worker (the Ray executor)
+    cpus = 1
+    gpus = 0
+    memory_gb = 8
 
 Strings may use ``${VAR}`` or ``${VAR:-default}`` environment variables.
 """
@@ -56,6 +60,16 @@ class Grid(BaseModel):
         return [s.lower() for s in v]
 
 
+class Resources(BaseModel):
+    """What one trial asks of its worker. Only the Ray executor schedules by it; results do not depend on it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpus: float = Field(1.0, gt=0)
+    gpus: float = Field(0.0, ge=0)
+    memory_gb: float | None = Field(None, gt=0)
+
+
 class StudySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -67,6 +81,11 @@ class StudySpec(BaseModel):
     model: dict = Field(default_factory=dict)
     train: dict = Field(default_factory=dict)
     overrides: dict[str, dict] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+
+    def identity(self) -> dict:
+        """What makes two runs the same study (study.json): everything but where and how trials are scheduled."""
+        return self.model_dump(mode="json", exclude={"resources"})
 
 
 class Trial(BaseModel):

@@ -1,0 +1,113 @@
+"""A study's live state: which trials are pending, running (at which epoch, where), done or failed.
+
+The driver owns it and rewrites ``STUDY_DIR/status.json`` atomically whenever it changes, so a script
+(or a second terminal) can follow a study that runs on a cluster::
+
+    {"study": "quickstart", "executor": "ray", "updated": "2026-12-03T12:00:00+00:00",
+     "counts": {"pending": 1, "running": 2, "done": 2, "failed": 0},
+     "trials": [{"trial_id": "...", "state": "running", "epoch": 3, "epochs": 5,
+                 "host": "node-2", "pid": 4242, "attempt": 1}, ...]}
+
+Workers never write it: a running trial's epoch is its own ``history.csv`` (rewritten after every epoch)
+and its host and attempt are its ``worker.json``, both read here from the shared study directory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+from ferlab.io import atomic_write_json, read_json
+from ferlab.rundir import RunDir
+
+STATES = ("pending", "running", "done", "failed")
+
+
+class StudyStatus:
+    """The driver's view of every selected trial; ``write()`` publishes it when something changed."""
+
+    def __init__(self, out: Path, name: str, trials: list, executor: str, session: str,
+                 on_change: Callable[[dict], None] | None = None):
+        self.out, self.name, self.executor, self.session, self.on_change = out, name, executor, session, on_change
+        self.trials: dict[str, dict] = {}
+        for trial in trials:
+            run = RunDir(out / "trials" / trial.trial_id)
+            finished = run.finished()
+            state = "pending" if finished is None else ("done" if finished["status"] == "ok" else "failed")
+            self.trials[trial.trial_id] = {"trial_id": trial.trial_id, "state": state,
+                                           "epoch": _epochs_done(run), "epochs": trial.config.train.epochs}
+        self._published: dict | None = None
+
+    def pending(self, trial_id: str) -> None:
+        """A trial sent to run again (--retry-failed): it waits, whatever it was."""
+        self.trials[trial_id].update(state="pending", epoch=_epochs_done(RunDir(self.out / "trials" / trial_id)))
+
+    def started(self, trial_id: str, worker: dict | None = None) -> None:
+        self.trials[trial_id].update(state="running", **(worker or {}))
+
+    def epoch(self, trial_id: str, epoch: int) -> None:
+        self.trials[trial_id]["epoch"] = epoch
+
+    def finished(self, trial_id: str, metrics: dict) -> None:
+        record = self.trials[trial_id]
+        record["state"] = "done" if metrics.get("status") == "ok" else "failed"
+        record["epoch"] = int(metrics.get("epochs_run") or record["epoch"])
+        if record["state"] == "failed":
+            record["reason"] = metrics.get("reason", "")
+
+    def poll(self) -> None:
+        """Read the workers' progress from the study directory (trials running elsewhere)."""
+        for trial_id, record in self.trials.items():
+            if record["state"] not in ("pending", "running"):
+                continue
+            run = RunDir(self.out / "trials" / trial_id)
+            worker = _worker(run)
+            if worker is not None and worker.get("session") == self.session:
+                record.update(state="running", host=worker.get("host"), pid=worker.get("pid"),
+                              attempt=worker.get("attempt", 1))
+            if record["state"] == "running":
+                record["epoch"] = _epochs_done(run)
+
+    def snapshot(self) -> dict:
+        counts = {s: 0 for s in STATES}
+        for record in self.trials.values():
+            counts[record["state"]] += 1
+        return {"study": self.name, "executor": self.executor, "counts": counts,
+                "trials": [dict(r) for r in self.trials.values()]}
+
+    def write(self) -> dict:
+        """Publish the status (status.json and the change callback) if it changed since the last time."""
+        snap = self.snapshot()
+        if snap != self._published:
+            self._published = snap
+            atomic_write_json(self.out / "status.json",
+                              {**snap, "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+            if self.on_change:
+                self.on_change(snap)
+        return snap
+
+
+def _epochs_done(run: RunDir) -> int:
+    """Epochs in the run's history.csv (0 before the first epoch ends)."""
+    try:
+        with open(run.history_file, encoding="utf-8") as fh:
+            return max(0, sum(1 for line in fh if line.strip()) - 1)
+    except FileNotFoundError:
+        return 0
+
+
+def _worker(run: RunDir) -> dict | None:
+    if not run.worker_file.is_file():
+        return None
+    try:
+        worker = read_json(run.worker_file, "worker.json")
+    except Exception:  # noqa: BLE001 - a status is best effort; the trial's own record is what counts
+        return None
+    return worker if isinstance(worker, dict) else None
+
+
+def read_status(out: str | Path) -> dict:
+    """STUDY_DIR/status.json as written by the study's driver."""
+    path = Path(out) / "status.json"
+    return read_json(path, "status.json", fix="run `ferlab study` on that directory first")
