@@ -249,9 +249,9 @@ def test_mixed_precision_trial_and_status_file(tmp_path):
     run = tmp_path / "s" / "trials" / "fercnn-avg-finetune-48px-s0"
     assert json.loads((run / "config.json").read_text())["train"]["mixed_precision"] is True
     assert json.loads((run / "metrics.json").read_text())["status"] == "ok"
-    import keras
+    from ferlab.models import load_model
 
-    model = keras.models.load_model(run / "model.keras")
+    model = load_model(run / "model.keras")
     assert model.get_layer("classifier").dtype_policy.name == "float32"  # softmax stays float32
     assert any(layer.dtype_policy.name == "mixed_float16" for layer in model.layers)
     status = json.loads((tmp_path / "s" / "status.json").read_text())
