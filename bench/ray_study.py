@@ -89,7 +89,7 @@ def faults(cycles: int) -> None:
         clean_seconds = _run(WORK / "clean", ray_args, env)
         out = WORK / "faults"
         shutil.rmtree(out, ignore_errors=True)
-        kills, proc, last_kill = [], None, 0.0
+        kills, proc, last_kill, orphans = [], None, 0.0, 0
         while len(kills) < cycles:
             if proc is None or proc.poll() is not None:
                 proc = subprocess.Popen([*STUDY, "--out", str(out), *ray_args], env=env, cwd=WORK,
@@ -105,9 +105,11 @@ def faults(cycles: int) -> None:
                 os.kill(pid, signal.SIGKILL)
                 kills.append(("worker", target.name))
             else:  # the driver: run the same command again
+                pid = json.loads((target / "worker.json").read_text())["pid"]
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
                 kills.append(("driver", target.name))
+                orphans += not _gone(pid, 60)  # Ray stops a dead driver's tasks
             last_kill = time.time()
             print(f"kill {len(kills)}: {kills[-1][0]} during {target.name}", flush=True)
         if proc.poll() is None:
@@ -127,10 +129,21 @@ def faults(cycles: int) -> None:
     same = bool(a.shape == b.shape and (a.drop(columns="trial_id").to_numpy() == b.drop(columns="trial_id").to_numpy()).all())
     row = {"study": "quickstart", "nodes": 2, "cycles": cycles,
            "worker_kills": sum(k == "worker" for k, _ in kills), "driver_kills": sum(k == "driver" for k, _ in kills),
-           "trials": len(expected), "lost": lost, "duplicated": duplicated, "histories_wrong": bad_history,
+           "trials": len(expected), "workers_left_running_by_killed_driver": orphans, "lost": lost, "duplicated": duplicated, "histories_wrong": bad_history,
            "metrics_equal_to_uninterrupted": same, "uninterrupted_seconds": round(clean_seconds, 1)}
     print(row)
     print(write_table("ray_faults", [row]))
+
+
+def _gone(pid: int, seconds: float) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _checkpointed_since(out: Path, since: float) -> Path | None:
