@@ -215,6 +215,7 @@ def test_shipped_specs_expand_to_valid_trials(name, n_trials):
     (["--track", "wandb"], "--track wandb: unknown tracker; choose one of: mlflow, mlflow:URI"),
     (["--precision", "half"], "--precision half: choose float32 or mixed"),
     (["--cpus-per-trial", "0"], "--cpus-per-trial: must be at least"),
+    (["--executor", "ray", "--address", "127.0.0.1:1"], "--address 127.0.0.1:1: nothing answers there"),
 ])
 def test_bad_study_options_are_one_line_and_train_nothing(tmp_path, args, needle):
     r = ferlab("study", "--spec", str(write_spec(tmp_path / "tiny.toml")), "--out", str(tmp_path / "s"), *args,
@@ -222,6 +223,8 @@ def test_bad_study_options_are_one_line_and_train_nothing(tmp_path, args, needle
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and needle in lines[0], r.stderr
     assert not (tmp_path / "s" / "trials").exists()
+    if "--executor" in args:  # checked before the study directory is made
+        assert not (tmp_path / "s").exists()
 
 
 def test_a_second_driver_on_a_study_is_refused(tmp_path):

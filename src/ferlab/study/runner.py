@@ -81,6 +81,8 @@ def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.Pat
     """
     if executor not in EXECUTORS:
         raise FerlabError(f"--executor {executor}: unknown executor; choose one of {', '.join(EXECUTORS)}")
+    runner = EXECUTORS[executor](address=address, resources=spec.resources, max_retries=max_retries)
+    runner.preflight()  # Ray missing or a dead --address: one line before anything is written
     out = Path(out)
     data = study_data(spec, out, data_dir)  # before creating anything: bad data leaves no study behind
     out.mkdir(parents=True, exist_ok=True)
@@ -117,8 +119,7 @@ def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.Pat
 
         job = TrialJob(out=str(out.resolve()), data_path=str(data.path.resolve()),
                        use_feature_cache=use_feature_cache, session=session)
-        EXECUTORS[executor](address=address, resources=spec.resources, max_retries=max_retries).run(
-            pending, job, status, on_finished)
+        runner.run(pending, job, status, on_finished)
         if tracker is not None:  # trials finished by an earlier driver that was stopped before logging them
             for trial in selected:
                 tracker.log_trial(RunDir(out / "trials" / trial.trial_id), trial.trial_id)
