@@ -6,7 +6,7 @@ from the trial directories, so no executor, retry or rerun can duplicate or corr
 
 Ray tasks, not Ray Tune trials: the grid is fixed (no search, no early stopping across trials), the
 trial's own epoch checkpoints already make a retried task resume where it was killed, and the results
-table is ferlab's, so Tune would add a second checkpoint and result format and ~2 s of start-up per
+table is ferlab's, so Tune would add a second checkpoint and result format and its own start-up per
 trial for nothing used. A task killed with its worker (SIGKILL, node lost, out of memory) is retried
 by Ray (``max_retries``); the retry takes the trial's lock, so it starts only when the killed
 process is gone, and resumes from the last epoch checkpoint.
@@ -172,7 +172,7 @@ class RayExecutor:
         if res.memory_gb:
             options["memory"] = int(res.memory_gb * 2**30)
         # A fresh process per GPU trial: TF binds its GPUs (CUDA_VISIBLE_DEVICES) and holds their memory
-        # for the life of the process. CPU workers are reused: TF and the data stay loaded (~3 s a trial).
+        # for the life of the process. CPU workers are reused: TensorFlow and the data stay loaded for their next trial.
         remote = ray.remote(max_calls=1 if res.gpus else 0)(_ray_trial)
         refs = {remote.options(name=f"ferlab-{t.trial_id}", **options).remote(job, t): t for t in pending}
         while refs:
