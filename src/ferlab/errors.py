@@ -9,3 +9,9 @@ class FerlabError(Exception):
     """A problem with the user's input or environment, explained in one line."""
 
     exit_code = 2
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message squeezed to one line (runtimes and Ray raise multi-line messages)."""
+    text = " ".join(str(exc).split())
+    return (text or type(exc).__name__)[:200]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ferlab.errors import FerlabError
+from ferlab.errors import FerlabError, first_line
 from ferlab.io import atomic_write_json, atomic_write_text, file_lock, read_json
 from ferlab.rundir import RunDir
 
@@ -115,10 +115,6 @@ class LocalExecutor:
         """Nothing to check: everything runs in this process."""
 
     def run(self, pending: list[Trial], job: TrialJob, status, finished: Callable[[Trial, dict], None]) -> None:
-        from ferlab.data.prepare import PreparedData
-
-        _DATA.clear()
-        _DATA[job.data_path] = PreparedData(Path(job.data_path))
         for trial in pending:
             status.started(trial.trial_id, {"host": socket.gethostname(), "pid": os.getpid()})
             status.write()
@@ -143,11 +139,8 @@ class RayExecutor:
     summary = "each trial a Ray task, here or on a cluster (pip install 'ferlab[ray]')"
     poll_seconds = 0.5
 
-    def __init__(self, address: str | None = None, resources: Resources | None = None, max_retries: int = 3,
-                 **_: object):
-        from ferlab.study.spec import Resources
-
-        self.address, self.resources, self.max_retries = address, resources or Resources(), max_retries
+    def __init__(self, *, resources: Resources, address: str | None = None, max_retries: int = 3, **_: object):
+        self.address, self.resources, self.max_retries = address, resources, max_retries
 
     def preflight(self) -> None:
         """Ray installed and the address answering, before the study directory is touched."""
@@ -172,7 +165,7 @@ class RayExecutor:
         if res.memory_gb:
             options["memory"] = int(res.memory_gb * 2**30)
         # A fresh process per GPU trial: TF binds its GPUs (CUDA_VISIBLE_DEVICES) and holds their memory
-        # for the life of the process. CPU workers are reused: TensorFlow and the data stay loaded for their next trial.
+        # for the life of the process. CPU workers are reused: TensorFlow and the data stay loaded.
         remote = ray.remote(max_calls=1 if res.gpus else 0)(_ray_trial)
         refs = {remote.options(name=f"ferlab-{t.trial_id}", **options).remote(job, t): t for t in pending}
         while refs:
@@ -231,8 +224,7 @@ def _init_ray(ray, address: str | None) -> None:
     try:
         ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FerlabError(f"--address {address}: cannot join a Ray cluster there ({first}); start one with "
+        raise FerlabError(f"--address {address}: cannot join a Ray cluster there ({first_line(exc)}); start one with "
                           f"`ray start --head` or leave --address out to run Ray on this machine") from None
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ferlab.errors import FerlabError
+from ferlab.errors import FerlabError, first_line
 from ferlab.io import read_json
 from ferlab.rundir import RunDir, results_row
 
@@ -38,8 +38,9 @@ def make_tracker(track: str | None, experiment: str):
     if not track:
         return None
     kind, _, uri = track.partition(":")
-    if kind != "mlflow":
-        raise FerlabError(f"--track {track}: unknown tracker; choose one of: mlflow, mlflow:URI")
+    if kind not in TRACKERS:
+        raise FerlabError(f"--track {track}: unknown tracker; choose one of: "
+                          f"{', '.join(f'{k}, {k}:URI' for k in TRACKERS)}")
     return MlflowTracker(uri or None, experiment)
 
 
@@ -59,8 +60,7 @@ class MlflowTracker:
             found = self.client.get_experiment_by_name(experiment)
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
         except Exception as exc:  # noqa: BLE001 - an unreachable server, a bad URI: one line, before any training
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FerlabError(f"--track mlflow:{self.uri}: cannot use this tracking store ({first[:200]})") from None
+            raise FerlabError(f"--track mlflow:{self.uri}: cannot use this tracking store ({first_line(exc)})") from None
 
     def log_trial(self, run: RunDir, trial_id: str) -> str | None:
         """Log a finished trial once; return its MLflow run id (None if it has not finished)."""
@@ -97,9 +97,6 @@ class MlflowTracker:
                 self.client.log_artifact(run_id, str(run.path / name))
         self.client.set_terminated(run_id, "FINISHED" if metrics["status"] == "ok" else "FAILED")
         return run_id
-
-    def runs(self) -> list:
-        return self.client.search_runs([self.experiment_id])
 
 
 def _config(run: RunDir) -> dict:

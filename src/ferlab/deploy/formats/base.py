@@ -45,8 +45,3 @@ class FaceClassifier:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r}, classes={self.classes})"
 
-
-def first_line(exc: BaseException) -> str:
-    """An exception's message squeezed to one line (runtimes raise multi-line C++ messages)."""
-    text = " ".join(str(exc).split())
-    return (text or type(exc).__name__)[:200]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ferlab.deploy.formats.base import FaceClassifier, first_line
-from ferlab.errors import FerlabError
+from ferlab.deploy.formats.base import FaceClassifier
+from ferlab.errors import FerlabError, first_line
 
 
 class OnnxClassifier(FaceClassifier):
