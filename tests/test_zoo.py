@@ -404,7 +404,7 @@ def test_the_wheel_carries_the_zoo(tmp_path):
         for file in (*(ZOO_FILES[kind] for kind in entry.spec.files), "card.json", "card.md"):
             assert f"ferlab/zoo/models/{entry.name}/{file}" in names
     # The page's on-device code and the runtime's lockfile ship; the runtime itself (node_modules) does not.
-    for file in ("static/ondevice/engine.js", "static/ondevice/sw.js", "static/manifest.webmanifest",
+    for file in ("static/ondevice/engine.js", "static/ondevice/worker.js", "static/ondevice/sw.js", "static/manifest.webmanifest",
                  "static/icons/icon-192.png", "npm/package.json", "npm/package-lock.json"):
         assert f"ferlab/deploy/web/{file}" in names, file
     assert not any("node_modules" in name for name in names)

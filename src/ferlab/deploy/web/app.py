@@ -36,7 +36,7 @@ from ferlab.deploy.detection import FaceDetector
 from ferlab.deploy.formats.base import FaceClassifier
 from ferlab.deploy.media import DEFAULT_MAX_PIXELS, DEFAULT_MAX_UPLOAD_BYTES, ImageError
 from ferlab.deploy.web.engine import DEFAULT_ANALYSIS_SIDE, Engine
-from ferlab.deploy.web.ondevice import OnDevice, prepare_ondevice
+from ferlab.deploy.web.ondevice import RUNTIME_MODULE, OnDevice, prepare_ondevice
 from ferlab.deploy.web.protocol import FrameStream
 from ferlab.deploy.web.uploads import read_upload
 from ferlab.face import blank_faces
@@ -45,10 +45,9 @@ log = logging.getLogger("ferlab.web")
 
 STATIC = Path(__file__).resolve().parent / "static"
 # The page loads nothing from other origins: it works offline, and this header makes sure it stays so.
-# 'wasm-unsafe-eval' lets it compile LiteRT.js's WebAssembly; the one inline script is the import map,
-# allowed by its hash.
+# 'wasm-unsafe-eval' lets it compile LiteRT.js's WebAssembly; its workers are scripts of this origin.
 PAGE_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob: mediastream:; "
-            "connect-src 'self'; style-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; "
+            "connect-src 'self'; style-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
             "object-src 'none'; base-uri 'none'")
 PREDICT_BODY = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
@@ -83,7 +82,7 @@ def create_app(classifier: FaceClassifier, detector_factory: Callable[[], FaceDe
     if warmup:
         classifier.predict(blank_faces(1))
     device = prepare_ondevice(Path(classifier.path)) if ondevice else OnDevice("turned off (--no-ondevice)")
-    page = _page(device)
+    page = (STATIC / "index.html").read_text()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
@@ -104,7 +103,7 @@ def create_app(classifier: FaceClassifier, detector_factory: Callable[[], FaceDe
 
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
-        return HTMLResponse(page["html"], headers={"Content-Security-Policy": page["csp"], "Cache-Control": "no-cache"})
+        return HTMLResponse(page, headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _add_ondevice(app, device, list(classifier.classes), min_confidence)
@@ -139,18 +138,6 @@ def create_app(classifier: FaceClassifier, detector_factory: Callable[[], FaceDe
     return app
 
 
-def _page(device: OnDevice) -> dict:
-    """index.html with the import map that on-device mode needs, and the page's CSP allowing exactly it."""
-    import base64
-    import hashlib
-
-    html = (STATIC / "index.html").read_text()
-    if not device.available:
-        return {"html": html, "csp": PAGE_CSP.format(hashes="")}
-    digest = base64.b64encode(hashlib.sha256(device.import_map().encode()).digest()).decode()
-    return {"html": device.page(html), "csp": PAGE_CSP.format(hashes=f" 'sha256-{digest}'")}
-
-
 def _add_ondevice(app: FastAPI, device: OnDevice, classes: list[str], min_confidence: float) -> None:
     """/ondevice/...: the manifest, LiteRT.js from its npm folder and the two models (when available)."""
 
@@ -165,6 +152,12 @@ def _add_ondevice(app: FastAPI, device: OnDevice, classes: list[str], min_confid
 
     if not device.available:
         return
+    runtime_module = device.runtime_module()
+
+    @app.get(f"/ondevice/runtime/{RUNTIME_MODULE}", include_in_schema=False)
+    async def runtime() -> Response:  # its bare import made relative (OnDevice.runtime_module); before the mount
+        return Response(runtime_module, media_type="text/javascript")
+
     app.mount("/ondevice/runtime", StaticFiles(directory=str(device.modules)), name="ondevice-runtime")
 
     @app.get("/ondevice/models/detector.tflite", include_in_schema=False)

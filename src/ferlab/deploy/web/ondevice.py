@@ -28,8 +28,8 @@ from ferlab.errors import FerlabError
 
 NPM_DIR = Path(__file__).resolve().parent / "npm"  # package.json + package-lock.json (package data)
 RUNTIME_PACKAGE = "@litertjs/core"
-RUNTIME_SUPPORT = ("@litertjs/wasm-utils",)  # what the runtime's module imports by bare name
-IMPORT_MAP_SLOT = "<!-- ondevice-import-map -->"  # where index.html takes the import map
+RUNTIME_MODULE = f"{RUNTIME_PACKAGE}/dist/index.js"  # the runtime's ES module, relative to node_modules
+RUNTIME_SUPPORT = ("@litertjs/wasm-utils",)  # what that module imports by bare name
 SETUP_HINT = "run `npm ci --prefix src/ferlab/deploy/web/npm` in a ferlab checkout, or `ferlab web-setup`"
 
 
@@ -79,14 +79,18 @@ class OnDevice:
     def available(self) -> bool:
         return self.classifier is not None and self.modules is not None and self.detector is not None
 
-    def import_map(self) -> str:
-        """The page's import map: LiteRT.js's module imports its helper package by bare name."""
-        imports = {name: f"./ondevice/runtime/{name}/dist/index.js" for name in RUNTIME_SUPPORT}  # URL-like
-        return json.dumps({"imports": imports})
-
-    def page(self, html: str) -> str:
-        """index.html with the import map in its slot (the served page and the static export alike)."""
-        return html.replace(IMPORT_MAP_SLOT, f'<script type="importmap">{self.import_map()}</script>')
+    def runtime_module(self) -> bytes:
+        """LiteRT.js's ES module with its bare imports (``from "@litertjs/wasm-utils"``) made relative, as a
+        bundler would. An import map does this for a page but not for its workers (Chromium 156: "Failed to
+        resolve module specifier"), and the models run in workers (``static/ondevice/worker.js``)."""
+        text = (self.modules / RUNTIME_MODULE).read_text()
+        for name in RUNTIME_SUPPORT:
+            bare = f'from "{name}"'
+            if bare not in text:
+                raise FerlabError(f"{self.modules / RUNTIME_MODULE}: no import of {name}; this LiteRT.js is not the "
+                                  f"version pinned in {NPM_DIR / 'package-lock.json'}; {SETUP_HINT}")
+            text = text.replace(bare, f'from "../../../{name}/dist/index.js"')
+        return text.encode()
 
     def manifest(self, classes: list[str], min_confidence: float) -> dict:
         return {"available": self.available, "why": self.why,

@@ -14,14 +14,15 @@ import json
 import shutil
 from pathlib import Path
 
-from ferlab.deploy.web.ondevice import RUNTIME_PACKAGE, SETUP_HINT, prepare_ondevice
+from ferlab.deploy.web.ondevice import RUNTIME_MODULE, RUNTIME_PACKAGE, SETUP_HINT, prepare_ondevice
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_dir
 
 STATIC = Path(__file__).resolve().parent / "static"
 PAGE_FILES = ["app.js", "style.css", "manifest.webmanifest", "icons/icon-192.png", "icons/icon-512.png",
-              "ondevice/blazeface.js", "ondevice/engine.js", "ondevice/imaging.js", "ondevice/tracking.js"]
-RUNTIME_FILES = [f"{RUNTIME_PACKAGE}/dist/index.js", f"{RUNTIME_PACKAGE}/package.json",
+              "ondevice/blazeface.js", "ondevice/engine.js", "ondevice/imaging.js", "ondevice/tracking.js",
+              "ondevice/worker.js"]
+RUNTIME_FILES = [RUNTIME_MODULE, f"{RUNTIME_PACKAGE}/package.json",
                  *(f"{RUNTIME_PACKAGE}/wasm/{name}.{ext}" for name in ("litert_wasm_internal", "litert_wasm_compat_internal")
                    for ext in ("js", "wasm")),
                  "@litertjs/wasm-utils/dist/index.js", "@litertjs/wasm-utils/package.json"]
@@ -51,7 +52,7 @@ def export_web(model_file: Path, classes: list[str], out: Path, *, name: str, li
     if not device.available:
         raise FerlabError(f"--format web: {device.why}")
     with atomic_dir(out, overwrite=True) as staging:  # existence was checked above
-        (staging / "index.html").write_text(device.page((STATIC / "index.html").read_text()))
+        _copy(STATIC / "index.html", staging / "index.html")
         for rel in PAGE_FILES:
             _copy(STATIC / rel, staging / "static" / rel)
         _copy(STATIC / "ondevice" / "sw.js", staging / "sw.js")
@@ -60,6 +61,7 @@ def export_web(model_file: Path, classes: list[str], out: Path, *, name: str, li
             if not source.is_file():
                 raise FerlabError(f"--format web: {source} is missing from the installed LiteRT.js; {SETUP_HINT}")
             _copy(source, staging / "ondevice" / "runtime" / rel)
+        (staging / "ondevice" / "runtime" / RUNTIME_MODULE).write_bytes(device.runtime_module())
         _copy(device.detector, staging / "ondevice" / "models" / "detector.tflite")
         (staging / "ondevice" / "models" / "classifier.tflite").write_bytes(device.classifier)
         manifest = {**device.manifest(classes, min_confidence), "static": True, "model": name}

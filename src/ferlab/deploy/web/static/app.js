@@ -8,6 +8,7 @@
   const PALETTE = ["#e5534b", "#b083f0", "#f0b72f", "#57ab5a", "#539bf5", "#db61a2", "#ec775c", "#6cb6ff"];
   const ANSWER_TIMEOUT_MS = 10000; // no answer by then: give up on that frame and send another
   const SMOOTHING = 0.35; // EMA weight of the newest probabilities when "smooth bars" is on
+  const TEXT_EVERY_MS = 100; // the live face list, bars and numbers: at most ten updates a second
 
   const state = {
     classes: [],
@@ -22,6 +23,7 @@
     smoothed: null,
     fps: null,
     latency: null,
+    textAt: -Infinity, // when the live readings were last written
     serverMs: null,
     lastAnswerAt: null,
     faces: [],
@@ -92,12 +94,13 @@
     } catch (err) {
       manifest = { available: false, why: `the server did not say (${err})` };
     }
-    const browser = typeof WebAssembly === "object" ? null : "this browser has no WebAssembly";
+    const browser = typeof WebAssembly !== "object" ? "this browser has no WebAssembly"
+      : typeof Worker !== "function" ? "this browser has no web workers" : null;
     state.ondevice = { manifest, why: browser || manifest.why, ok: manifest.available && !browser, engine: null };
     showMode();
     if (state.ondevice.ok) { // fetch and compile now: the first frame is quick, and the service worker
       // holds everything for offline use after this one visit
-      ondeviceEngine().then(() => state.keepForOffline && state.keepForOffline()).catch(() => {});
+      ondeviceEngine().then((engine) => state.keepForOffline && state.keepForOffline(engine.loaded)).catch(() => {});
     }
   }
 
@@ -134,7 +137,19 @@
     return od.engine;
   }
 
-  const nextTick = () => new Promise((resolve) => setTimeout(resolve, 0));
+  // Setting a canvas's size, even to the same size, clears and reallocates it: only when it changes.
+  function sizeCanvas(canvas, width, height) {
+    if (canvas.width !== width) canvas.width = width;
+    if (canvas.height !== height) canvas.height = height;
+  }
+
+  // A task boundary without setTimeout's 4 ms clamp: timers nested more than five deep wait at least 4 ms
+  // (HTML spec), which alone cost on-device mode ~4 ms a frame (measured in headless Chromium).
+  const yielder = new MessageChannel();
+  const nextTick = () => new Promise((resolve) => {
+    yielder.port1.onmessage = () => resolve();
+    yielder.port2.postMessage(null);
+  });
 
   async function ondeviceLoop() {
     let engine;
@@ -152,48 +167,92 @@
       return;
     }
     setStatus($("live-status"), "running on this device");
-    const ctx = grab.getContext("2d", { willReadFrequently: true });
-    while (state.running && state.mode === "ondevice") {
+    // A pipeline of two frames: while the detector's worker finds one frame's faces, the classifier's worker
+    // labels the frame before and this thread grabs the next one and draws. The next frame is grabbed once
+    // the one two back is shown, so the detector has its next frame waiting when it finishes one, and
+    // nothing queues up behind a slow device. Labels are given in frame order (tracks and smoothing carry
+    // over).
+    const inFlight = []; // frames grabbed and not yet shown, oldest first
+    let labelled = Promise.resolve();
+    let failure = null;
+    while (state.running && state.mode === "ondevice" && !failure) {
       if (video.readyState < 2 || !video.videoWidth) {
         await new Promise((resolve) => setTimeout(resolve, 50));
         continue;
       }
       const width = Math.min(Number($("frame-width").value), video.videoWidth);
       const height = Math.round((video.videoHeight * width) / video.videoWidth);
-      grab.width = width;
-      grab.height = height;
       const started = performance.now();
-      ctx.drawImage(video, 0, 0, width, height);
-      const pixels = ctx.getImageData(0, 0, width, height).data;
-      const answer = await engine.analyze(pixels, width, height, { smooth: $("smooth").checked });
-      const now = performance.now();
-      state.latency = ema(state.latency, now - started, 0.2);
-      if (state.lastAnswerAt !== null) state.fps = ema(state.fps, 1000 / Math.max(1, now - state.lastAnswerAt), 0.2);
-      state.lastAnswerAt = now;
-      state.faces = answer.faces;
-      state.frame = { width, height };
-      const stage = $("live-stage");
-      stage.dataset.frames = String(Number(stage.dataset.frames || 0) + 1);
-      stage.dataset.detectMs = answer.timings_ms.detect.toFixed(2);
-      stage.dataset.classifyMs = answer.timings_ms.classify.toFixed(2);
-      renderList($("live-faces"), answer.faces);
-      updateBars(answer.faces.length ? answer.faces[0].probabilities : null, true);
-      $("fps").textContent = state.fps === null ? "–" : state.fps.toFixed(1);
-      $("latency").textContent = Math.round(state.latency);
-      drawOverlay();
+      // The frame goes to the detector's worker as a VideoFrame (an ImageBitmap where there is no VideoFrame
+      // or the frame is shrunk) and becomes pixels there: drawImage + getImageData of a 640x480 frame on
+      // this thread cost it ~2.7 ms a frame (headless Chromium, 2 cores), and this thread also lays out
+      // and draws the page.
+      let image;
+      try {
+        image = width === video.videoWidth && typeof VideoFrame === "function" ? new VideoFrame(video, { timestamp: 0 })
+          : await createImageBitmap(video, width === video.videoWidth ? {} : { resizeWidth: width, resizeHeight: height });
+      } catch (err) {
+        failure = err;
+        break;
+      }
+      const detected = engine.detect(image, width, height);
+      const before = labelled;
+      labelled = (async () => {
+        const found = await detected;
+        await before;
+        const answer = await engine.label(found, { smooth: $("smooth").checked });
+        if (state.running && state.mode === "ondevice") showOnDevice(answer, started);
+      })();
+      inFlight.push(labelled.catch((err) => { failure ||= err; }));
+      if (inFlight.length >= 2) await inFlight.shift();
       await nextTick(); // let the page paint and handle input between frames
     }
+    await labelled.catch(() => {});
+    if (failure) setStatus($("live-status"), `on-device analysis stopped: ${failure.message || failure}`, true);
   }
 
-  function updateBars(probabilities, smoothedAlready = false) {
+  function showOnDevice(answer, started) {
+    const now = performance.now();
+    state.latency = ema(state.latency, now - started, 0.2);
+    if (state.lastAnswerAt !== null) state.fps = ema(state.fps, 1000 / Math.max(1, now - state.lastAnswerAt), 0.2);
+    state.lastAnswerAt = now;
+    state.faces = answer.faces;
+    state.frame = { width: answer.width, height: answer.height };
+    const stage = $("live-stage");
+    stage.dataset.frames = String(Number(stage.dataset.frames || 0) + 1);
+    stage.dataset.detectMs = answer.timings_ms.detect.toFixed(2);
+    stage.dataset.classifyMs = answer.timings_ms.classify.toFixed(2);
+    drawOverlay(); // every frame: the boxes follow the faces
+    showReadings(now, answer.faces, true);
+  }
+
+  // The face list, the bars and the numbers under the video, at most ten times a second (as fast as anyone
+  // reads them; the bars' smoothing still takes every frame): each change costs the page a style, layout and
+  // paint pass, and a camera stream can be labelled far faster than that.
+  function showReadings(now, faces, smoothedAlready) {
+    const paint = !(now - state.textAt < TEXT_EVERY_MS);
+    updateBars(faces ? (faces.length ? faces[0].probabilities : null) : undefined, smoothedAlready, paint);
+    if (!paint) return;
+    state.textAt = now;
+    if (faces) renderList($("live-faces"), faces);
+    $("fps").textContent = state.fps === null ? "–" : state.fps.toFixed(1);
+    $("latency").textContent = Math.round(state.latency);
+    if (state.mode === "server") $("server-ms").textContent = state.serverMs === null ? "–" : Math.round(state.serverMs);
+  }
+
+  // probabilities: null, no face (the bars go stale); undefined, nothing new. paint: false to only update
+  // the smoothing.
+  function updateBars(probabilities, smoothedAlready = false, paint = true) {
     const bars = $("bars");
+    if (probabilities === undefined) return;
     if (!probabilities) {
-      bars.classList.add("stale");
+      if (paint) bars.classList.add("stale");
       return;
     }
     const values = state.classes.map((c) => probabilities[c] ?? 0);
     const weight = $("smooth").checked && !smoothedAlready ? SMOOTHING : 1;
     state.smoothed = state.smoothed ? state.smoothed.map((old, i) => ema(old, values[i], weight)) : values;
+    if (!paint) return;
     bars.classList.remove("stale");
     state.classes.forEach((name, i) => {
       const row = bars.querySelector(`.bar[data-class="${CSS.escape(name)}"]`);
@@ -348,8 +407,7 @@
     }
     const width = Math.min(Number($("frame-width").value), video.videoWidth);
     const height = Math.round((video.videoHeight * width) / video.videoWidth);
-    grab.width = width;
-    grab.height = height;
+    sizeCanvas(grab, width, height);
     grab.getContext("2d").drawImage(video, 0, 0, width, height);
     const id = state.nextId++;
     const frame = { id, sentAt: performance.now(), width, height, timer: null };
@@ -388,25 +446,27 @@
       state.serverMs = ema(state.serverMs, answer.timings_ms.server, 0.2);
       state.faces = answer.faces;
       state.frame = { width: answer.width, height: answer.height };
-      renderList($("live-faces"), answer.faces);
-      updateBars(answer.faces.length ? answer.faces[0].probabilities : null);
     }
-    $("fps").textContent = state.fps === null ? "–" : state.fps.toFixed(1);
-    $("latency").textContent = Math.round(state.latency);
-    $("server-ms").textContent = state.serverMs === null ? "–" : Math.round(state.serverMs);
     $("live-stage").dataset.frames = String(Number($("live-stage").dataset.frames || 0) + 1);
     drawOverlay();
+    showReadings(now, answer.error || answer.skipped ? undefined : answer.faces, false);
     schedule(0);
   }
 
-  function drawOverlay() {
+  // The overlay's size in device pixels, kept by a ResizeObserver: reading clientWidth after the page's text
+  // changed forced a style and layout pass on every camera frame (~1.9 ms a frame in a Chromium trace).
+  const overlaySize = { width: 0, height: 0 };
+  function measureOverlay() {
     const dpr = window.devicePixelRatio || 1;
-    const width = Math.round(overlay.clientWidth * dpr);
-    const height = Math.round(overlay.clientHeight * dpr);
-    if (overlay.width !== width || overlay.height !== height) {
-      overlay.width = width;
-      overlay.height = height;
-    }
+    overlaySize.width = Math.round(overlay.clientWidth * dpr);
+    overlaySize.height = Math.round(overlay.clientHeight * dpr);
+  }
+  if (typeof ResizeObserver === "function") new ResizeObserver(() => { measureOverlay(); drawOverlay(); }).observe(overlay);
+
+  function drawOverlay() {
+    if (typeof ResizeObserver !== "function") measureOverlay();
+    const { width, height } = overlaySize;
+    sizeCanvas(overlay, width, height);
     const ctx = overlay.getContext("2d");
     ctx.clearRect(0, 0, width, height);
     if (!state.faces.length || !state.frame.width) return;
@@ -528,12 +588,12 @@
   // The service worker keeps the page, the runtime and the models for offline use (secure contexts only).
   if ("serviceWorker" in navigator && window.isSecureContext) {
     navigator.serviceWorker.register("sw.js").catch((err) => console.warn(`offline use unavailable: ${err}`));
-    const keep = () => navigator.serviceWorker.ready.then((registration) => {
-      const loaded = performance.getEntriesByType("resource").map((e) => e.name)
+    const keep = (more = []) => navigator.serviceWorker.ready.then((registration) => {
+      const loaded = [...performance.getEntriesByType("resource").map((e) => e.name), ...more]
         .filter((u) => !/\/(ws|api\/predict)(\?|$)/.test(new URL(u).pathname));
       registration.active.postMessage({ cache: [window.location.href, ...loaded] });
     });
-    window.addEventListener("load", keep);
-    state.keepForOffline = keep; // again once the on-device models are loaded
+    window.addEventListener("load", () => keep());
+    state.keepForOffline = keep; // again once the on-device models are loaded, with what the workers fetched
   }
 })();

@@ -1,77 +1,53 @@
 // On-device mode: the camera frame never leaves the browser. BlazeFace finds the faces, the zoo (or your)
 // classifier labels each 48x48 crop, tracks and smoothing as in `ferlab live`; both models run in
-// LiteRT.js (WebAssembly, XNNPACK), loaded from this server or a static export (no CDN).
-import { BlazeFace } from "./blazeface.js";
-import { cropFace } from "./imaging.js";
+// LiteRT.js (WebAssembly, XNNPACK), loaded from this server or a static export (no CDN), each in its own
+// worker (worker.js), so that a camera stream is a pipeline: `detect` one frame while the last one is
+// labelled. `analyze` does both for one image.
 import { EMASmoother, FaceTracker } from "./tracking.js";
 
 // Whether this browser can run on-device mode, and if not, why (the page says so and uses the server).
 export function support() {
   if (typeof WebAssembly !== "object") return { ok: false, why: "this browser has no WebAssembly" };
+  if (typeof Worker !== "function") return { ok: false, why: "this browser has no web workers" };
   if (!window.isSecureContext) return { ok: false, why: "the page is not a secure context (HTTPS or localhost)" };
   return { ok: true, why: "WebAssembly is available" };
 }
 
-// LiteRT.js writes its C++ log lines ("INFO: [environment.cc:36] ...", "WARNING: [npu_registry.cc...]")
-// through console.error; they are information, not errors: send them to console.debug, leave the rest.
-let logsQuieted = false;
-let runtimeLoaded = null;
-function quietRuntimeLogs() {
-  if (logsQuieted) return;
-  logsQuieted = true;
-  const error = console.error.bind(console);
-  console.error = (...args) => (/^(INFO|WARNING|VERBOSE): /.test(String(args[0])) ? console.debug(...args) : error(...args));
-}
-
-async function compiled(litert, url) {
-  const model = await litert.loadAndCompile(url, { accelerator: "wasm" });
-  const outputs = model.getOutputDetails();
-  return {
-    model,
-    outputs,
-    async run(data, shape) {
-      const input = new litert.Tensor(data, shape);
-      try {
-        const results = await model.run(input);
-        try {
-          return results.map((r) => r.toTypedArray().slice());
-        } finally {
-          results.forEach((r) => r.delete());
-        }
-      } finally {
-        input.delete();
-      }
-    },
+// A worker running one model (worker.js); `call(message, transfer)` answers its result or throws its error.
+function spawn(role, manifest) {
+  const worker = new Worker(new URL("./worker.js", import.meta.url)); // classic: see worker.js
+  const waiting = new Map();
+  let next = 0;
+  const fail = (why) => {
+    for (const { reject } of waiting.values()) reject(new Error(`the ${role} worker: ${why}`));
+    waiting.clear();
   };
+  worker.onmessage = ({ data }) => {
+    const call = waiting.get(data.id);
+    waiting.delete(data.id);
+    if (data.error !== undefined) call.reject(new Error(`the ${role} worker: ${data.error}`));
+    else call.resolve(data.result);
+  };
+  worker.onerror = (event) => fail(event.message || "it could not start");
+  worker.onmessageerror = () => fail("a message could not be read");
+  const call = (message, transfer = []) => new Promise((resolve, reject) => {
+    const id = next++;
+    waiting.set(id, { resolve, reject });
+    worker.postMessage({ ...message, id }, transfer);
+  });
+  return { call, loaded: call({ op: "load", role, manifest }) };
 }
 
 // manifest: {runtime: URL of LiteRT.js's module, wasm: folder URL, detector: URL, classifier: URL,
-//            classes: [...], input_dtype: "uint8" | "float32", min_confidence: number}
+//            classes: [...], input_dtype: "uint8" | "float32", min_confidence: number}; URLs absolute.
 export async function createEngine(manifest, { smoothing = 0.35 } = {}) {
-  quietRuntimeLogs();
-  const litert = await import(manifest.runtime);
-  runtimeLoaded ||= litert.loadLiteRt(manifest.wasm); // once per page: more engines share it
-  await runtimeLoaded;
-  const detectorModel = await compiled(litert, manifest.detector);
-  const classifierModel = await compiled(litert, manifest.classifier);
-  // The detector's outputs by shape: (1, N, 16) box regressors and (1, N, 1) score logits.
-  const order = detectorModel.outputs.map((d, i) => [Object.values(d.shape).at(-1), i]).sort((a, b) => b[0] - a[0]);
-  const inputSize = Object.values(detectorModel.model.getInputDetails()[0].shape)[1];
-  const detector = new BlazeFace(async (input) => {
-    const out = await detectorModel.run(input, [1, inputSize, inputSize, 3]);
-    return { regressors: out[order[0][1]], logits: out[order[1][1]] };
-  }, { stream: true });
-  const stillDetector = new BlazeFace(detector.run, {}); // still images: no memory of other frames
-  const dtype = manifest.input_dtype === "float32" ? Float32Array : Uint8Array;
+  const detector = spawn("detector", manifest);
+  const classifier = spawn("classifier", manifest);
+  const files = await Promise.all([detector.loaded, classifier.loaded]);
   const tracker = new FaceTracker();
   const smoother = new EMASmoother(smoothing);
   const classes = manifest.classes;
   const minConfidence = manifest.min_confidence || 0;
-
-  async function classify(crop) {
-    const [probs] = await classifierModel.run(dtype.from(crop), [1, 48, 48, 1]);
-    return Array.from(probs);
-  }
 
   function labelOf(probabilities) {
     let best = 0;
@@ -79,31 +55,46 @@ export async function createEngine(manifest, { smoothing = 0.35 } = {}) {
     return probabilities[best] < minConfidence ? "uncertain" : classes[best];
   }
 
-  // One camera frame (RGBA pixels) -> faces as the server's WebSocket answers them, plus stage times.
-  // {still: true}: one image, no tracking or smoothing; {whole: true}: the image is one face crop.
-  async function analyze(rgba, width, height, { smooth = true, still = false, whole = false } = {}) {
-    const t0 = performance.now();
-    const faces = whole ? [{ x: 0, y: 0, w: width, h: height, score: 1 }]
-      : await (still ? stillDetector : detector).detect(rgba, width, height);
-    const t1 = performance.now();
-    const results = [];
-    for (const face of faces) {
-      const raw = await classify(cropFace(rgba, width, height, face));
-      results.push({ face, raw });
-    }
-    const t2 = performance.now();
-    const ids = still ? results.map((r, i) => i + 1) : tracker.update(results.map((r) => [r.face.x, r.face.y, r.face.w, r.face.h]));
-    const answer = results.map((r, i) => {
-      const p = smooth && !still ? smoother.update(ids[i], r.raw) : r.raw;
+  // The faces of one frame and their crops: {width, height, faces, crops, ms}. The frame: RGBA pixels
+  // (copied to the worker), or a camera frame as a VideoFrame or ImageBitmap, which moves to the worker
+  // (the caller's is closed) and becomes pixels there, off the page's thread. {still: true}: one image, no
+  // memory of earlier frames; {whole: true}: the image is one face crop.
+  async function detect(image, width, height, { still = false, whole = false } = {}) {
+    const frame = (typeof VideoFrame === "function" && image instanceof VideoFrame)
+      || (typeof ImageBitmap === "function" && image instanceof ImageBitmap);
+    return frame ? detector.call({ op: "detect", frame: image, width, height, still, whole }, [image])
+      : detector.call({ op: "detect", rgba: image, width, height, still, whole });
+  }
+
+  // What detect() found, labelled: the faces as the server's WebSocket answers them, plus stage times.
+  // Frames of a stream must come in order (tracks and smoothing carry over); {still: true} touches neither.
+  async function label(found, { smooth = true, still = false } = {}) {
+    const { probabilities, ms } = found.crops.length ? await classifier.call({ op: "classify", crops: found.crops })
+      : { probabilities: [], ms: 0 };
+    const boxes = found.faces.map((f) => [f.x, f.y, f.w, f.h]);
+    const ids = still ? boxes.map((b, i) => i + 1) : tracker.update(boxes);
+    const faces = found.faces.map((face, i) => {
+      const raw = probabilities[i];
+      const p = smooth && !still ? smoother.update(ids[i], raw) : raw;
       return {
-        track: ids[i], box: [r.face.x, r.face.y, r.face.w, r.face.h], score: r.face.score, label: labelOf(p),
-        confidence: Math.max(...p), probabilities: Object.fromEntries(classes.map((c, k) => [c, p[k]])),
-        raw_probabilities: r.raw,
+        track: ids[i], box: boxes[i], score: face.score, label: labelOf(p), confidence: Math.max(...p),
+        probabilities: Object.fromEntries(classes.map((c, k) => [c, p[k]])), raw_probabilities: raw,
       };
     });
     if (!still) smoother.keepOnly(new Set(tracker.tracks.keys()));
-    return { width, height, faces: answer, timings_ms: { detect: t1 - t0, classify: t2 - t1, total: performance.now() - t0 } };
+    return { width: found.width, height: found.height, faces, timings_ms: { detect: found.ms, classify: ms } };
   }
 
-  return { analyze, classify, detector, classes };
+  // One image, start to end (uploads, tests): detect, then label.
+  async function analyze(rgba, width, height, options = {}) {
+    return label(await detect(rgba, width, height, options), options);
+  }
+
+  async function classify(crop) {
+    return (await classifier.call({ op: "classify", crops: [crop] })).probabilities[0];
+  }
+
+  // Every URL the workers fetched, for the service worker's offline copy.
+  const loaded = [...new Set(files.flatMap((f) => f.loaded))];
+  return { analyze, detect, label, classify, classes, loaded };
 }
