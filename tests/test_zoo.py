@@ -106,6 +106,17 @@ protocol = "paper5"
 """
 
 
+TINY_ENSEMBLE = """name = "tinyens"
+summary = "the test model and a second one, averaged, with flip test-time augmentation"
+role = "accurate"
+files = ["litert"]
+default_file = "litert"
+tta = "flip"
+[ensemble]
+members = ["tiny", "tinyb"]
+"""
+
+
 @pytest.fixture(scope="module")
 def built_tiny(tmp_path_factory):
     """A zoo model and its paper5 derivative built from spec files on small synthetic data."""
@@ -116,12 +127,17 @@ def built_tiny(tmp_path_factory):
     (root / "specs").mkdir()
     (root / "specs" / "tiny.toml").write_text(TINY.format(name="tiny"))
     (root / "specs" / "tiny5.toml").write_text(TINY5)
+    (root / "specs" / "members").mkdir()  # a member-only recipe, as the zoo's own specs/members/
+    (root / "specs" / "members" / "tinyb.toml").write_text(TINY.format(name="tinyb").replace("[run.train]",
+                                                                                        "[run.train]\nseed = 1"))
+    (root / "specs" / "tinyens.toml").write_text(TINY_ENSEMBLE)
     # The build prepares its data itself; prepared here first, smaller, so the test is quick.
     prepare(PrepareConfig(source="synthetic", protocol="fer7", synthetic_per_class=150,
                           split={"kind": "stratified", "seed": 0}), root / "work" / "data" / "fer7-stratified-s0")
     stages = []
     cards = {name: build_model(root / "specs" / f"{name}.toml", source="synthetic", work=root / "work",
-                               out=root / "out", latency_runs=3, on_stage=stages.append) for name in ("tiny", "tiny5")}
+                               out=root / "out", latency_runs=3, on_stage=stages.append)
+             for name in ("tiny", "tiny5", "tinyens")}
     print("stages:", stages)
     return root, cards
 
@@ -194,6 +210,33 @@ def test_a_derived_model_merges_its_parents_probabilities_with_flip_tta_in_the_g
 
 
 @pytest.mark.slow
+def test_an_ensemble_averages_its_members_calibrated_probabilities_in_one_graph(built_tiny):
+    from ferlab.deploy.formats import load_classifier
+    from ferlab.evaluate.tta import mirrored
+    from ferlab.models import load_model
+
+    root, cards = built_tiny
+    card = cards["tinyens"]
+    assert card["recipe"]["ensemble"].keys() == {"tiny", "tinyb"} and card["model"]["members"].keys() == {"tiny", "tinyb"}
+    assert set(card["selection"]["members"]) == {"tiny", "tinyb"} and set(card["validation"]["members"]) == {"tiny", "tinyb"}
+    runs = root / "work" / "runs"
+    assert (runs / "tinyb" / "model.keras").is_file()  # the member-only recipe was trained too
+    # The shipped graph = the mean over both members and both views of softmax(logits / T).
+    t = card["calibration"]["temperature"]
+    x = np.random.default_rng(5).integers(0, 256, (32, 48, 48, 1)).astype(np.uint8)
+    views = []
+    for name in ("tiny", "tinyb"):
+        member = load_model(runs / name / "model.keras")
+        for faces in (x, mirrored(x)):
+            probs = np.asarray(member.predict(faces.astype(np.float32), verbose=0), np.float64)
+            views.append(apply_temperature(probs, t))  # softmax(logits / T)
+    shipped = load_classifier(root / "out" / "tinyens" / "model.tflite").predict(x)
+    np.testing.assert_allclose(shipped, np.mean(views, axis=0), atol=2e-3)
+    assert not np.allclose(views[0], views[2], atol=1e-3)  # two different networks
+    assert "An ensemble of 2 networks" in (root / "out" / "tinyens" / "card.md").read_text()
+
+
+@pytest.mark.slow
 def test_build_refuses_to_replace_a_model_without_overwrite(built_tiny):
     root, _ = built_tiny
     result = subprocess.run([sys.executable, "-m", "ferlab.cli", "models", "build", str(root / "specs" / "tiny.toml"),
@@ -208,8 +251,17 @@ def test_zoo_specs_are_checked_with_one_line_errors(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "bad"\nsummary = "x"\nrole = "fast"\n[derive]\nparent = "fast-fer7"\nprotocol = "paper5"\n'
                    '[run.model]\nbackbone = "fercnn"\n')
-    with pytest.raises(FerlabError, match="either \\[run\\]"):
+    with pytest.raises(FerlabError, match="give one of \\[run\\] .*\\[ensemble\\] or \\[derive\\]"):
         read_spec(bad)
+    ensemble_with_data = tmp_path / "ens.toml"
+    ensemble_with_data.write_text('name = "ens"\nsummary = "x"\nrole = "accurate"\n[ensemble]\n'
+                                  'members = ["fast-fer7", "tiny"]\n[data]\nprotocol = "fer7"\n')
+    with pytest.raises(FerlabError, match="takes its data from its members: remove \\[data\\]"):
+        read_spec(ensemble_with_data)
+    lonely = tmp_path / "lonely.toml"
+    lonely.write_text('name = "lonely"\nsummary = "x"\nrole = "accurate"\n[ensemble]\nmembers = ["fast-fer7"]\n')
+    with pytest.raises(FerlabError, match="ensemble.members"):
+        read_spec(lonely)
     other = tmp_path / "other.toml"
     other.write_text(TINY.format(name="tiny"))
     with pytest.raises(FerlabError, match="name 'tiny' differs from the file name"):
@@ -218,6 +270,27 @@ def test_zoo_specs_are_checked_with_one_line_errors(tmp_path):
     unshipped.write_text(TINY.format(name="unshipped").replace('role = "fast"', 'role = "fast"\nfiles = ["onnx"]'))
     with pytest.raises(FerlabError, match="default_file 'litert-int8' is not among files"):
         read_spec(unshipped)
+
+
+def test_an_ensembles_members_are_trained_specs_on_the_same_data(tmp_path):
+    from ferlab.zoo import read_spec
+    from ferlab.zoo.build import trained_members
+
+    def ensemble(members: str):
+        path = tmp_path / "ens.toml"
+        path.write_text(f'name = "ens"\nsummary = "x"\nrole = "accurate"\n[ensemble]\nmembers = {members}\n')
+        return read_spec(path), path
+
+    (tmp_path / "members").mkdir()
+    (tmp_path / "members" / "tiny.toml").write_text(TINY.format(name="tiny"))  # fer7, stratified split
+    with pytest.raises(FerlabError, match="members fast-fer7 and tiny have different \\[data\\]"):
+        trained_members(*ensemble('["fast-fer7", "tiny"]'))
+    with pytest.raises(FerlabError, match="member fast-paper5 has no \\[run\\]"):
+        trained_members(*ensemble('["fast-fer7", "fast-paper5"]'))
+    with pytest.raises(FerlabError, match="each once"):
+        trained_members(*ensemble('["fast-fer7", "fast-fer7"]'))
+    assert [m.name for m in trained_members(*ensemble('["mobilenetv2-fer7", "fast-fer7"]'))] == [
+        "mobilenetv2-fer7", "fast-fer7"]  # the zoo's own member recipe, found in specs/members/
 
 
 def test_a_file_a_model_does_not_ship_is_one_clear_error(tmp_path):

@@ -71,8 +71,18 @@ class ZooDerive(BaseModel):
     protocol: str
 
 
+class ZooEnsemble(BaseModel):
+    """A model that averages the probabilities of other specs' trained networks, each calibrated by one shared
+    temperature (and each with the spec's test-time augmentation). The members are specs with a ``[run]``
+    and the same ``[data]``: zoo models, or recipes in ``zoo/specs/members/`` that ship only inside one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    members: list[str] = Field(min_length=2)
+
+
 class ZooSpec(BaseModel):
-    """One zoo model: what it is for, its data and either a training recipe or a derivation."""
+    """One zoo model: what it is for, its data and one recipe: training, an ensemble, or a derivation."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -86,11 +96,14 @@ class ZooSpec(BaseModel):
     data: ZooData | None = None
     run: dict | None = None  # a run config without ``data`` (``ferlab train``'s TOML: preset, [model], [train])
     derive: ZooDerive | None = None
+    ensemble: ZooEnsemble | None = None
 
     @model_validator(mode="after")
     def _one_recipe(self) -> ZooSpec:
-        if (self.run is None) == (self.derive is None):
-            raise ValueError("give either [run] (with [data]) or [derive], not both")
+        if sum(part is not None for part in (self.run, self.derive, self.ensemble)) != 1:
+            raise ValueError("give one of [run] (with [data]), [ensemble] or [derive]")
+        if self.ensemble is not None and self.data is not None:
+            raise ValueError("[ensemble] takes its data from its members: remove [data]")
         if self.run is not None and self.data is None:
             raise ValueError("[run] needs a [data] table")
         if self.run is not None and "data" in self.run:
@@ -160,6 +173,7 @@ def _package_dir(*parts: str) -> Path:
 
 
 SPECS_DIR = _package_dir("specs")
+MEMBERS_DIR = SPECS_DIR / "members"  # recipes trained only as ensemble members: not models of their own
 MODELS_DIR = _package_dir("models")
 MODELS: Registry[ZooModel] = Registry("zoo model", "--model")
 
@@ -258,5 +272,5 @@ def export_zoo_file(name: str, fmt: str | None, quantize: str, out: str | os.Pat
     return out
 
 
-__all__ = ["FILE_EXPORTS", "MODELS", "ZOO_FILES", "ZooModel", "ZooSpec", "built_models", "default_model", "export_zoo_file", "get_model",
+__all__ = ["FILE_EXPORTS", "MODELS", "ZOO_FILES", "ZooEnsemble", "ZooModel", "ZooSpec", "built_models", "default_model", "export_zoo_file", "get_model",
            "list_models", "read_spec", "resolve_model"]

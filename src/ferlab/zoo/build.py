@@ -8,12 +8,14 @@ reproduces the files:
    (leak-free; the validation faces are carved from the training faces, the test faces are FER2013's own).
 2. **Training**: ``ferlab train`` with the spec's recipe into ``DIR/runs/NAME`` (resumable: rerun the
    same command after an interruption). The epoch kept is the one with the best *validation* accuracy.
-   A derived spec (``[derive]``) trains nothing: it merges its parent's classes in the graph
-   (:class:`ferlab.models.layers.MergeClasses`) and evaluates on the parent's faces, relabelled.
+   An ensemble (``[ensemble]``) trains (or resumes) each member into ``DIR/runs/MEMBER`` and averages
+   their probabilities in one graph. A derived spec (``[derive]``) trains nothing: it merges its parent's
+   classes in the graph (:class:`ferlab.models.layers.MergeClasses`) and evaluates on the parent's faces,
+   relabelled.
 3. **Calibration**: one temperature fitted on the validation faces (:mod:`ferlab.evaluate.calibration`),
    folded into the classifier's weights (logits / T = (W / T) x + b / T), so every file ships calibrated.
-   With ``tta = "flip"`` the graph then averages each face's probabilities with its mirror image's, and T
-   is fitted for that average.
+   With ``tta = "flip"`` the graph then averages each face's probabilities with its mirror image's (and an
+   ensemble its members'), and T is fitted for that average.
 4. **Export**: the spec's ``files`` among LiteRT float32, LiteRT int8 (calibrated on training faces) and
    ONNX float32, each checked against the Keras model on the validation faces (top-1 agreement, max
    |delta p|).
@@ -50,22 +52,27 @@ from ferlab.evaluate.tta import mirrored
 from ferlab.face import FACE_SHAPE
 from ferlab.io import atomic_dir, atomic_write_json, atomic_write_text
 from ferlab.rundir import RunDir
-from ferlab.zoo import CARD_JSON, CARD_MD, FILE_EXPORTS, MODELS, MODELS_DIR, ZOO_FILES, ZooSpec, read_spec
+from ferlab.zoo import CARD_JSON, CARD_MD, FILE_EXPORTS, MEMBERS_DIR, MODELS, MODELS_DIR, ZOO_FILES, ZooSpec, read_spec
 from ferlab.zoo.card import render_card
 REPRESENTATIVE_FACES = 300  # int8 calibration faces, drawn from the training split
 
 
 def spec_for(name_or_file: str | os.PathLike, beside: Path | None = None) -> tuple[ZooSpec, Path]:
     """A spec by name or file, with its file's path: a spec file, a ``NAME.toml`` in the folder ``beside``
-    (a derived spec's parent next to it), or a registered zoo model."""
+    or its ``members/`` (a derived spec's parent, an ensemble's members), a registered zoo model, or an
+    ensemble member of the zoo's own."""
     path = Path(name_or_file)
     if path.suffix == ".toml" and path.is_file():
         return read_spec(path), path
-    if beside is not None and (beside / f"{name_or_file}.toml").is_file():
-        return read_spec(beside / f"{name_or_file}.toml"), beside / f"{name_or_file}.toml"
+    folders = [beside, beside / MEMBERS_DIR.name] if beside is not None else []
+    for folder in folders:
+        if (folder / f"{name_or_file}.toml").is_file():
+            return read_spec(folder / f"{name_or_file}.toml"), folder / f"{name_or_file}.toml"
     if str(name_or_file) in MODELS:
         entry = MODELS.get(str(name_or_file))
         return entry.spec, entry.spec_file
+    if beside is not None and (MEMBERS_DIR / f"{name_or_file}.toml").is_file():
+        return read_spec(MEMBERS_DIR / f"{name_or_file}.toml"), MEMBERS_DIR / f"{name_or_file}.toml"
     raise FerlabError(f"NAME {name_or_file}: not a zoo model ({MODELS.choices()}) nor a spec .toml file")
 
 
@@ -93,14 +100,32 @@ def _prepared(spec: ZooSpec, source: str, work: Path, stage) -> PreparedData:
     return prepare(cfg, target)
 
 
+def trained_members(spec: ZooSpec, spec_file: Path) -> list[ZooSpec]:
+    """The specs whose trained networks make ``spec``'s classifier: itself ([run]) or its [ensemble] members."""
+    if spec.run is not None:
+        return [spec]
+    if spec.ensemble is None:
+        raise FerlabError(f"{spec_file}: {spec.name} is derived; derive from a trained model or an ensemble")
+    members = [spec_for(name, beside=spec_file.parent)[0] for name in spec.ensemble.members]
+    for member in members:
+        if member.run is None:
+            raise FerlabError(f"{spec_file}: [ensemble] member {member.name} has no [run]; members are trained specs")
+        if member.data != members[0].data:
+            raise FerlabError(f"{spec_file}: [ensemble] members {members[0].name} and {member.name} have different "
+                              f"[data]; an ensemble's members are trained on the same faces")
+    if len({m.name for m in members}) != len(members):
+        raise FerlabError(f"{spec_file}: [ensemble] members {spec.ensemble.members}: each once")
+    return members
+
+
 def _train(spec: ZooSpec, prepared: PreparedData, work: Path, weights: str | None, on_epoch) -> Path:
     from ferlab.train.config import resolve_run_config
     from ferlab.train.run import train_run
 
     raw = json.loads(json.dumps(spec.run))  # a deep copy
     raw["data"] = str(prepared.path.resolve())
-    if weights is not None:
-        raw.setdefault("model", {})["weights"] = str(Path(weights).resolve())
+    if weights is not None and raw.get("model", {}).get("weights") == "imagenet":  # --weights: the ImageNet file
+        raw["model"]["weights"] = str(Path(weights).resolve())
     cfg = resolve_run_config(raw, f"zoo spec {spec.name} [run]")
     run = run_dir(work, spec.name)
     metrics = train_run(cfg, run, data=prepared, on_epoch=on_epoch)
@@ -140,6 +165,20 @@ def with_merge(model, groups: list[list[int]], num_inputs: int):
     # outputs[0], not output: a loaded model's output is a one-item list
     merged = MergeClasses(groups, num_inputs, name="merge_classes")(model.outputs[0])
     return keras.Model(model.inputs[0], merged, name=f"{model.name}_merged")
+
+
+def with_mean(models: list, names: list[str], name: str = "ensemble"):
+    """One graph averaging the probabilities of ``models`` (an ensemble) on the same input; each member is a
+    nested model named by ``names`` (its own name may repeat another member's)."""
+    import keras
+
+    faces = keras.Input(models[0].inputs[0].shape[1:], dtype=models[0].inputs[0].dtype, name="faces")
+    outputs = []
+    for model, member in zip(models, names):
+        named = keras.Model(model.inputs, model.outputs, name=member.replace("-", "_"))
+        out = named(faces)
+        outputs.append(out[0] if isinstance(out, (list, tuple)) else out)  # a loaded model's outputs: a list
+    return keras.Model(faces, keras.layers.Average(name="ensemble_average")(outputs), name=name)
 
 
 def with_flip_average(model):
@@ -201,26 +240,30 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
     started = time.perf_counter()
 
     if spec.derive is None:
-        prepared = _prepared(spec, source, work, stage)
-        stage(f"training {spec.name}")
-        run = RunDir(_train(spec, prepared, work, weights, on_epoch))
-        model = load_model(run.model_file)
-        classes = list(prepared.classes)
-        groups, data_spec = None, spec.data
-        recipe = {"run": spec.run, "data": spec.data.model_dump()}
+        trained_spec, trained_file = spec, spec_file
     else:
-        parent_spec, _ = spec_for(spec.derive.parent, beside=spec_file.parent)
-        if parent_spec.derive is not None:
-            raise FerlabError(f"[derive] parent {parent_spec.name}: derive from a trained model, not a derived one")
-        prepared = _prepared(parent_spec, source, work, stage)
-        stage(f"training (or resuming) the parent {parent_spec.name}")
-        run = RunDir(_train(parent_spec, prepared, work, weights, on_epoch))
-        model = load_model(run.model_file)
+        trained_spec, trained_file = spec_for(spec.derive.parent, beside=spec_file.parent)
+        if trained_spec.derive is not None:
+            raise FerlabError(f"[derive] parent {trained_spec.name}: derive from a trained model or an ensemble, "
+                              f"not a derived one")
+    members = trained_members(trained_spec, trained_file)
+    data_spec = members[0].data
+    prepared = _prepared(members[0], source, work, stage)
+    runs = []
+    for member in members:
+        stage(f"training (or resuming) {member.name}")
+        runs.append(RunDir(_train(member, prepared, work, weights, on_epoch)))
+    models = [load_model(run.model_file) for run in runs]
+    trained = ({"run": trained_spec.run} if trained_spec.run is not None
+               else {"ensemble": {m.name: m.run for m in members}})
+    if spec.derive is None:
+        classes, groups = list(prepared.classes), None
+        recipe = {**trained, "data": data_spec.model_dump()}
+    else:
         classes, groups = merge_groups(list(prepared.classes), spec.derive.protocol)
-        data_spec = parent_spec.data
-        recipe = {"derive": spec.derive.model_dump(), "parent_run": parent_spec.run,
-                  "data": parent_spec.data.model_dump(), "groups": {c: [prepared.classes[i] for i in g]
-                                                                    for c, g in zip(classes, groups)}}
+        recipe = {"derive": spec.derive.model_dump(), **{f"parent_{k}": v for k, v in trained.items()},
+                  "data": data_spec.model_dump(), "groups": {c: [prepared.classes[i] for i in g]
+                                                             for c, g in zip(classes, groups)}}
 
     def faces(split: str) -> tuple[np.ndarray, np.ndarray]:
         x, y = prepared.arrays(split)
@@ -234,24 +277,33 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
     x_test, y_test = faces("test")
     x_train, _ = faces("train")
 
+    n_views = len(models) * (1 if spec.tta == "none" else 2)
+
     def raw_views(x: np.ndarray) -> np.ndarray:
-        """The trained model's probabilities (parent classes) on each view the shipped graph averages,
-        stacked: (views x N, C); temperature scaling works face by face, so T is fitted through the mean."""
-        views = [x] if spec.tta == "none" else [x, mirrored(np.asarray(x).reshape(-1, *FACE_SHAPE))]
-        return np.concatenate([_keras_predict(model, v) for v in views])
+        """The trained networks' probabilities (parent classes) on each view the shipped graph averages (each
+        member, each image or its mirror), stacked: (views x N, C); temperature scaling works face by face
+        and view by view, so T is fitted through the mean."""
+        images = [x] if spec.tta == "none" else [x, mirrored(np.asarray(x).reshape(-1, *FACE_SHAPE))]
+        return np.concatenate([_keras_predict(model, v) for model in models for v in images])
 
     def shipped_output(probs: np.ndarray) -> np.ndarray:  # (views x N, C) -> what the shipped graph outputs
-        return merge(probs.reshape(1 if spec.tta == "none" else 2, -1, probs.shape[1]).mean(0))
+        return merge(probs.reshape(n_views, -1, probs.shape[1]).mean(0))
 
     stage("fitting the temperature on the validation faces")
     val_raw = raw_views(x_val)
     temperature = fit_temperature(val_raw, y_val, transform=shipped_output)
-    shipped = fold_temperature(model, temperature)
+    calibrated = [fold_temperature(model, temperature) for model in models]
     if spec.tta == "flip":
-        shipped = with_flip_average(shipped)
+        calibrated = [with_flip_average(model) for model in calibrated]
+    shipped = calibrated[0] if len(calibrated) == 1 else with_mean(calibrated, [m.name for m in members])
     if groups is not None:
         shipped = with_merge(shipped, groups, len(prepared.classes))
     reference_val = _keras_predict(shipped, x_val)
+    validation = {"faces": len(y_val), "accuracy": float((reference_val.argmax(1) == y_val).mean())}
+    if len(members) > 1:  # each member alone, with the spec's test-time augmentation: what the ensemble adds
+        per_member = val_raw.reshape(len(members), -1, *val_raw.shape[1:])
+        validation["members"] = {m.name: float((shipped_output(np.concatenate([p] * len(members))).argmax(1)
+                                                == y_val).mean()) for m, p in zip(members, per_member)}
 
     representative = x_train[np.sort(np.random.default_rng(1).choice(len(x_train), min(REPRESENTATIVE_FACES,
                                                                                          len(x_train)), replace=False))]
@@ -284,7 +336,7 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
         test_raw = shipped_output(raw_views(x_test))  # the float model before and after the temperature
         test_calibrated = _keras_predict(shipped, x_test)
         metrics = classification_metrics(y_test, test_probs[default], classes)
-        run_metrics = run.ok_metrics()
+        member_metrics = {member.name: run.ok_metrics() for member, run in zip(members, runs)}
         card = {
             "name": spec.name, "summary": spec.summary, "role": spec.role, "default": spec.default,
             "classes": classes, "default_file": default, "files": files, "tta": spec.tta,
@@ -295,9 +347,9 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
                      "dropped": {k: v for k, v in prepared.meta.get("dropped", {}).items() if v},
                      "licence": data_spec.licence},
             "recipe": recipe,
-            "selection": {"best_epoch": run_metrics.get("best_epoch"), "epochs": run_metrics.get("epochs_run"),
-                          "val_accuracy": run_metrics.get("val", {}).get("accuracy"),
-                          "train_accuracy": run_metrics.get("train", {}).get("accuracy"),
+            "validation": validation,
+            "selection": {**(_selection(member_metrics[members[0].name]) if len(members) == 1 else
+                             {"members": {name: _selection(m) for name, m in member_metrics.items()}}),
                           "rule": "the epoch with the best validation accuracy; the test faces choose nothing"},
             "test": {**{k: metrics[k] for k in ("n", "accuracy", "accuracy_ci95", "loss", "macro_precision",
                                                 "macro_recall", "macro_f1", "weighted_f1", "per_class", "confusion")},
@@ -313,9 +365,10 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
                 "test_nll_before": negative_log_likelihood(test_raw, y_test),
                 "test_nll_after": negative_log_likelihood(test_calibrated, y_test),
                 "test_ece_default_file": expected_calibration_error(test_probs[default], y_test)},
-            "model": {"backbone": run_metrics.get("backbone"), "pooling": run_metrics.get("pooling"),
-                      "input_size": run_metrics.get("input_size"), "params": int(shipped.count_params()),
-                      "flops": run_metrics.get("model", {}).get("flops")},
+            "model": {**(_architecture(member_metrics[members[0].name]) if len(members) == 1 else
+                         {"members": {name: _architecture(m) for name, m in member_metrics.items()}}),
+                      "params": int(shipped.count_params()),
+                      "flops": _total([m.get("model", {}).get("flops") for m in member_metrics.values()])},
             "command": _command(spec, spec_file, weights),
             "spec": spec_file.read_text() if spec_file.is_file() else "",
             "built": {"ferlab_version": __version__, "keras_version": version("keras"),
@@ -325,6 +378,23 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
         atomic_write_json(staging / CARD_JSON, card)
         atomic_write_text(staging / CARD_MD, render_card(card))
     return card
+
+
+def _selection(metrics: dict) -> dict:
+    """Which epoch a run kept, and its accuracies there (an ensemble's card lists each member's)."""
+    return {"best_epoch": metrics.get("best_epoch"), "epochs": metrics.get("epochs_run"),
+            "val_accuracy": metrics.get("val", {}).get("accuracy"),
+            "train_accuracy": metrics.get("train", {}).get("accuracy")}
+
+
+def _architecture(metrics: dict) -> dict:
+    return {"backbone": metrics.get("backbone"), "pooling": metrics.get("pooling"),
+            "input_size": metrics.get("input_size"), "params": metrics.get("model", {}).get("params_total"),
+            "flops": metrics.get("model", {}).get("flops")}
+
+
+def _total(values: list) -> float | None:
+    return None if any(v is None for v in values) else float(sum(values))
 
 
 def merge_probabilities(probs: np.ndarray, groups: list[list[int]]) -> np.ndarray:

@@ -21,7 +21,9 @@ def render_card(card: dict) -> str:
              f"raw pixels 0-255, framed like FER2013's (ferlab's detectors crop it so). Output: calibrated "
              f"probabilities."
              + (" The graph averages each face's probabilities with its mirror image's (flip test-time "
-                "augmentation), so a face costs two passes of the network." if card.get("tta") == "flip" else ""))
+                "augmentation), so a face costs two passes of " + ("each network." if "members" in card["model"]
+                                                                   else "the network.")
+                if card.get("tta") == "flip" else ""))
     headline = (f"Default file `{default['file']}`: accuracy **{_pct(test['accuracy'])}** (95% bootstrap CI "
                 f"{_pct(lo)}-{_pct(hi)}) on {test['n']} test faces, macro F1 {test['macro_f1']:.3f}, loss "
                 f"{test['loss']:.3f}. Each number below was measured once on the test faces; nothing was chosen "
@@ -52,10 +54,27 @@ def render_card(card: dict) -> str:
                  f"{not split.get('allow_leaks', False)}), fingerprint `{data['fingerprint']}`. Faces: {counts}."
                  + (f" Dropped before splitting: {dropped}." if dropped else ""))
     flops = f", {model['flops'] / 1e6:.0f} MFLOPs per face" if model.get("flops") else ""
-    recipe = (f"{model.get('backbone')} with {model.get('pooling')} pooling at {model.get('input_size')} px, "
-              f"{model['params']:,} parameters{flops}. Selection: {sel['rule']} (epoch {sel['best_epoch']} of "
-              f"{sel['epochs']}, validation accuracy {_pct(sel['val_accuracy'])}, training accuracy "
-              f"{_pct(sel.get('train_accuracy'))}).")
+
+    def kept(s: dict) -> str:
+        return (f"epoch {s['best_epoch']} of {s['epochs']}, validation accuracy {_pct(s['val_accuracy'])}, training "
+                f"accuracy {_pct(s.get('train_accuracy'))}")
+
+    if "members" in model:  # an ensemble: each member's network, then the whole
+        parts = "; ".join(
+            f"{name}: {m.get('backbone')} with {m.get('pooling')} pooling at {m.get('input_size')} px"
+            + (f", {m['params']:,} parameters" if m.get("params") else "")
+            + (f", {m['flops'] / 1e6:.0f} MFLOPs" if m.get("flops") else "") + f" ({kept(sel['members'][name])})"
+            for name, m in model["members"].items())
+        val = card.get("validation", {})
+        alone = ", ".join(f"{name} {_pct(acc)}" for name, acc in val.get("members", {}).items())
+        recipe = (f"An ensemble of {len(model['members'])} networks trained on the same faces, their calibrated "
+                  f"probabilities averaged in one graph: {parts}. In all {model['params']:,} parameters{flops}. "
+                  f"Selection, for each network: {sel['rule']}."
+                  + (f" Accuracy on the {val['faces']:,} validation faces (float models, with the test-time "
+                     f"augmentation): {alone} alone, {_pct(val['accuracy'])} together." if alone else ""))
+    else:
+        recipe = (f"{model.get('backbone')} with {model.get('pooling')} pooling at {model.get('input_size')} px, "
+                  f"{model['params']:,} parameters{flops}. Selection: {sel['rule']} ({kept(sel)}).")
     built = card["built"]
     provenance = (f"Built with ferlab {built['ferlab_version']}, Keras {built['keras_version']}, Python "
                   f"{built['python']} on {built['machine']}, {built['date']}; latencies are from that machine.")
