@@ -301,9 +301,9 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
     reference_val = _keras_predict(shipped, x_val)
     validation = {"faces": len(y_val), "accuracy": float((reference_val.argmax(1) == y_val).mean())}
     if len(members) > 1:  # each member alone, with the spec's test-time augmentation: what the ensemble adds
-        per_member = val_raw.reshape(len(members), -1, *val_raw.shape[1:])
-        validation["members"] = {m.name: float((shipped_output(np.concatenate([p] * len(members))).argmax(1)
-                                                == y_val).mean()) for m, p in zip(members, per_member)}
+        per_member = val_raw.reshape(len(members), -1, len(y_val), val_raw.shape[1])  # (members, images, N, C)
+        validation["members"] = {m.name: float((merge(p.mean(0)).argmax(1) == y_val).mean())
+                                 for m, p in zip(members, per_member)}
 
     representative = x_train[np.sort(np.random.default_rng(1).choice(len(x_train), min(REPRESENTATIVE_FACES,
                                                                                          len(x_train)), replace=False))]

@@ -144,7 +144,7 @@
   }
 
   // A task boundary without setTimeout's 4 ms clamp: timers nested more than five deep wait at least 4 ms
-  // (HTML spec), which alone cost on-device mode ~4 ms a frame (measured in headless Chromium).
+  // (HTML spec), and the on-device loop yields once a frame.
   const yielder = new MessageChannel();
   const nextTick = () => new Promise((resolve) => {
     yielder.port1.onmessage = () => resolve();
@@ -184,9 +184,8 @@
       const height = Math.round((video.videoHeight * width) / video.videoWidth);
       const started = performance.now();
       // The frame goes to the detector's worker as a VideoFrame (an ImageBitmap where there is no VideoFrame
-      // or the frame is shrunk) and becomes pixels there: drawImage + getImageData of a 640x480 frame on
-      // this thread cost it ~2.7 ms a frame (headless Chromium, 2 cores), and this thread also lays out
-      // and draws the page.
+      // or the frame is shrunk) and becomes pixels there, not on this thread, which also lays out and
+      // draws the page (python -m bench web-ondevice: bench/README.md).
       let image;
       try {
         image = width === video.videoWidth && typeof VideoFrame === "function" ? new VideoFrame(video, { timestamp: 0 })
@@ -454,7 +453,7 @@
   }
 
   // The overlay's size in device pixels, kept by a ResizeObserver: reading clientWidth after the page's text
-  // changed forced a style and layout pass on every camera frame (~1.9 ms a frame in a Chromium trace).
+  // changed forced a style and layout pass on every camera frame.
   const overlaySize = { width: 0, height: 0 };
   function measureOverlay() {
     const dpr = window.devicePixelRatio || 1;

@@ -5,14 +5,6 @@
 // labelled. `analyze` does both for one image.
 import { EMASmoother, FaceTracker } from "./tracking.js";
 
-// Whether this browser can run on-device mode, and if not, why (the page says so and uses the server).
-export function support() {
-  if (typeof WebAssembly !== "object") return { ok: false, why: "this browser has no WebAssembly" };
-  if (typeof Worker !== "function") return { ok: false, why: "this browser has no web workers" };
-  if (!window.isSecureContext) return { ok: false, why: "the page is not a secure context (HTTPS or localhost)" };
-  return { ok: true, why: "WebAssembly is available" };
-}
-
 // A worker running one model (worker.js); `call(message, transfer)` answers its result or throws its error.
 function spawn(role, manifest) {
   const worker = new Worker(new URL("./worker.js", import.meta.url)); // classic: see worker.js
