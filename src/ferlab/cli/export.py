@@ -18,7 +18,7 @@ FORMAT_HELP = (", ".join(f"{n} ({FORMATS.get(n).suffix})" for n in export_format
 def export_cmd(
     run_dir: Annotated[str | None, typer.Argument(help="A finished run directory (holds model.keras), or a zoo model's name (default: the default zoo model).", show_default=False)] = None,
     fmt: Annotated[str | None, typer.Option("--format", help=FORMAT_HELP)] = None,
-    quantize: Annotated[str, typer.Option(help=f"{', '.join(QUANTIZE)}: float32, float16 weights, or int8 calibrated on the run's training faces.")] = "none",
+    quantize: Annotated[str, typer.Option(help=f"{', '.join(QUANTIZE)}: float32, float16 weights, int8 calibrated on the run's training faces, or int8 weights with float activations (LiteRT).")] = "none",
     out: Annotated[Path | None, typer.Option(help="The exported file (default RUN_DIR/exports/model[-QUANTIZE].SUFFIX); FILE.json and FILE.parity.json go beside it.")] = None,
     parity_images: Annotated[int, typer.Option(help="Test faces compared with the Keras model (all of the test split if fewer).")] = 1000,
     representative_images: Annotated[int, typer.Option(help="int8: training faces used for calibration.")] = 300,
@@ -29,7 +29,7 @@ def export_cmd(
 
     Writes FILE, its sidecar FILE.json (classes, input spec, provenance) and FILE.parity.json (top-1
     agreement and max |delta p| against Keras on test faces, sizes, latencies). Exit code 3 when the
-    agreement is below the format's bound (99.5% for none/fp16, 97% for int8); the files are kept.
+    agreement is below the format's bound (99.5% for none/fp16, 97% for int8/dynamic); the files are kept.
 
     Given a zoo model (or nothing: the default one), copies its shipped LiteRT (none, int8) or ONNX file
     with its sidecar and its card (FILE.card.md): those files were exported and tested when the model was built.

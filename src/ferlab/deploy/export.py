@@ -19,6 +19,10 @@ Quantisation (``quantize``):
   conversion falls back to integer-with-float-fallback (recorded as ``int8_mode`` in the sidecar).
   ONNX: onnxruntime's static QDQ quantisation, per-channel int8 weights and uint8 activations, with
   float32 input and output (the graph quantises the pixels itself).
+- ``dynamic`` (LiteRT only): int8 weights, float32 activations (dynamic-range quantisation): the int8
+  file's size without calibrated activation ranges, so closer to float32 on networks whose activations
+  quantise badly (ImageNet MobileNetV2: see :mod:`ferlab.deploy.formats.litert`), slower than ``int8``.
+  Input and output stay float32.
 
 Beside ``FILE`` the export writes ``FILE.json`` (the sidecar: classes, format, quantize, source run, input
 and output spec; :func:`ferlab.deploy.formats.load_classifier` reads it) and ``FILE.parity.json``: the

@@ -25,7 +25,7 @@ from ferlab.io import read_json
 from ferlab.registry import Registry
 from ferlab.rundir import RunDir, check_classes
 
-QUANTIZE = ("none", "fp16", "int8")
+QUANTIZE = ("none", "fp16", "int8", "dynamic")
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,8 @@ def classes_of(model_file: Path) -> list[str]:
 register_format(ModelFormat("keras", ".keras", "Keras (predict_on_batch)", keras_format.KerasClassifier,
                             keras_format.convert, keras_format.input_spec, {"none": 0.995}))
 register_format(ModelFormat("litert", ".tflite", "LiteRT interpreter", litert.LiteRTClassifier, litert.convert,
-                            litert.input_spec, {"none": 0.995, "fp16": 0.995, "int8": 0.97}))
+                            litert.input_spec, {"none": 0.995, "fp16": 0.995, "int8": 0.97,
+                                               "dynamic": 0.97}))
 register_format(ModelFormat("onnx", ".onnx", "ONNX Runtime (CPU)", onnx.OnnxClassifier, onnx.convert,
                             onnx.input_spec, {"none": 0.995, "fp16": 0.995, "int8": 0.97}))
 
