@@ -31,7 +31,7 @@ def export_cmd(
     agreement and max |delta p| against Keras on test faces, sizes, latencies). Exit code 3 when the
     agreement is below the format's bound (99.5% for none/fp16, 97% for int8/dynamic); the files are kept.
 
-    Given a zoo model (or nothing: the default one), copies its shipped LiteRT (none, int8) or ONNX file
+    Given a zoo model (or nothing: the default one), copies one of its shipped files (`ferlab models show NAME`)
     with its sidecar and its card (FILE.card.md): those files were exported and tested when the model was built.
     """
     from ferlab.deploy.export import check_passed, export_run

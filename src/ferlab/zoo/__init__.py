@@ -246,7 +246,7 @@ def export_zoo_file(name: str, fmt: str | None, quantize: str, out: str | os.Pat
                     overwrite: bool = False) -> Path:
     """``ferlab export NAME``: copy a zoo model's shipped file (and its sidecar and card) to ``out``.
 
-    The zoo ships LiteRT float32 and int8 and ONNX float32 (the spec's ``files``); those are copied as they
+    The zoo ships the files its specs list (``files``, among :data:`ZOO_FILES`); those are copied as they
     are (already exported, calibrated and tested). Any other needs the Keras model: rebuild with ``ferlab
     models build`` and export from its training run.
     """

@@ -16,9 +16,9 @@ reproduces the files:
    folded into the classifier's weights (logits / T = (W / T) x + b / T), so every file ships calibrated.
    With ``tta = "flip"`` the graph then averages each face's probabilities with its mirror image's (and an
    ensemble its members'), and T is fitted for that average.
-4. **Export**: the spec's ``files`` among LiteRT float32, LiteRT int8 (calibrated on training faces) and
-   ONNX float32, each checked against the Keras model on the validation faces (top-1 agreement, max
-   |delta p|).
+4. **Export**: the spec's ``files`` among :data:`ferlab.zoo.ZOO_FILES` (LiteRT float32 / float16 / int8
+   calibrated on training faces / dynamic range, ONNX float32 / int8), each checked against the Keras
+   model on the validation faces (top-1 agreement, max |delta p|).
 5. **Test, once per reported number**: each shipped file's accuracy on the test faces; the card's
    per-class metrics, confusion and calibration error are those of the default file. Nothing is chosen
    on the test faces.
@@ -167,17 +167,20 @@ def with_merge(model, groups: list[list[int]], num_inputs: int):
     return keras.Model(model.inputs[0], merged, name=f"{model.name}_merged")
 
 
+def _probabilities(model, x):
+    """``model(x)``'s one output (a loaded model's outputs are a one-item list)."""
+    out = model(x)
+    return out[0] if isinstance(out, (list, tuple)) else out
+
+
 def with_mean(models: list, names: list[str], name: str = "ensemble"):
     """One graph averaging the probabilities of ``models`` (an ensemble) on the same input; each member is a
     nested model named by ``names`` (its own name may repeat another member's)."""
     import keras
 
     faces = keras.Input(models[0].inputs[0].shape[1:], dtype=models[0].inputs[0].dtype, name="faces")
-    outputs = []
-    for model, member in zip(models, names):
-        named = keras.Model(model.inputs, model.outputs, name=member.replace("-", "_"))
-        out = named(faces)
-        outputs.append(out[0] if isinstance(out, (list, tuple)) else out)  # a loaded model's outputs: a list
+    outputs = [_probabilities(keras.Model(model.inputs, model.outputs, name=member.replace("-", "_")), faces)
+               for model, member in zip(models, names)]
     return keras.Model(faces, keras.layers.Average(name="ensemble_average")(outputs), name=name)
 
 
@@ -188,12 +191,9 @@ def with_flip_average(model):
 
     from ferlab.models.layers import Mirror
 
-    def probabilities(x):  # a loaded model's outputs are a one-item list
-        out = model(x)
-        return out[0] if isinstance(out, (list, tuple)) else out
-
     faces = keras.Input(model.inputs[0].shape[1:], dtype=model.inputs[0].dtype, name="faces")
-    both = keras.layers.Average(name="flip_average")([probabilities(faces), probabilities(Mirror(name="mirror")(faces))])
+    both = keras.layers.Average(name="flip_average")([_probabilities(model, faces),
+                                                      _probabilities(model, Mirror(name="mirror")(faces))])
     return keras.Model(faces, both, name=f"{model.name}_flip")
 
 

@@ -131,8 +131,7 @@ def classes_of(model_file: Path) -> list[str]:
 register_format(ModelFormat("keras", ".keras", "Keras (predict_on_batch)", keras_format.KerasClassifier,
                             keras_format.convert, keras_format.input_spec, {"none": 0.995}))
 register_format(ModelFormat("litert", ".tflite", "LiteRT interpreter", litert.LiteRTClassifier, litert.convert,
-                            litert.input_spec, {"none": 0.995, "fp16": 0.995, "int8": 0.97,
-                                               "dynamic": 0.97}))
+                            litert.input_spec, {"none": 0.995, "fp16": 0.995, "int8": 0.97, "dynamic": 0.97}))
 register_format(ModelFormat("onnx", ".onnx", "ONNX Runtime (CPU)", onnx.OnnxClassifier, onnx.convert,
                             onnx.input_spec, {"none": 0.995, "fp16": 0.995, "int8": 0.97}))
 
