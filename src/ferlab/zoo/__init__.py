@@ -21,8 +21,8 @@ shipped file already outputs calibrated probabilities. A spec's ``tta = "flip"``
 augmentation in the graph too (each face's probabilities averaged with its mirror image's). A spec's recipe
 is one of ``[run]`` (train a network), ``[ensemble]`` (average the calibrated probabilities of other specs'
 networks in one graph: the accurate models, MobileNetV2 + two fercnn-wide, 71.21% on the validation faces
-of FER2013's 7 classes vs 68.65%, 69.06% and 69.35% for each alone: the card's ``validation``) or ``[derive]`` (merge
-another model's classes into a coarser protocol's).
+of FER2013's 7 classes vs 68.65%, 69.06% and 69.35% for each alone: the card's ``validation``) or
+``[derive]`` (merge another model's classes into a coarser protocol's).
 
 This module only reads specs and cards (no TensorFlow); building lives in :mod:`ferlab.zoo.build`.
 """

@@ -6,10 +6,10 @@ scale 1 and zero point 0** (exactly the raw pixels, so a camera's uint8 crop goe
 float32 output. If a backbone has an op without an int8 kernel, the conversion falls back to integer with
 float fallback (recorded as ``int8_mode``). ``dynamic``: dynamic-range quantisation, int8 weights (about the
 int8 file's size) with float32 input, activations and output; the converter's hybrid kernels quantise
-activations on the fly. No calibration faces, so no activation range is clipped: on accurate-fer7 (then an
-ImageNet MobileNetV2 + fercnn-wide ensemble, commit aff79ea) it kept 99.29% top-1 agreement with Keras on the validation
-faces where full-integer int8 kept 96.25% (the card's ``validation_parity``, before and after), at about
-twice int8's time per face on a CPU.
+activations on the fly. No calibration faces, so no activation range is clipped: on accurate-fer7 (then
+an ImageNet MobileNetV2 + fercnn-wide ensemble, commit aff79ea) it kept 99.29% top-1 agreement with Keras
+on the validation faces where full-integer int8 kept 96.25% (the card's ``validation_parity``, before and
+after), at about twice int8's time per face on a CPU.
 """
 
 from __future__ import annotations
