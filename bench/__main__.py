@@ -7,7 +7,7 @@ BENCHMARKS = {"finetune": "bench.finetune", "detectors": "bench.detectors", "rep
               "live": "bench.live", "live-runtime": "bench.live_runtime",
               "train-throughput": "bench.train_throughput", "tf-step": "bench.tf_step", "pooling-cache": "bench.pooling_cache",
               "web-load": "bench.web_load", "web-ondevice": "bench.web_ondevice", "web-runtimes": "bench.web_runtimes",
-              "zoo": "bench.zoo", "ray": "bench.ray_study"}
+              "zoo": "bench.zoo", "zoo-views": "bench.zoo_views", "zoo-rebuild": "bench.zoo_rebuild", "ray": "bench.ray_study"}
 
 
 def main() -> None:

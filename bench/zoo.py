@@ -13,9 +13,10 @@ Same run, same faces, same label mapping for every model:
   vote is a tie, unknown, not a face or contempt are left out): a cleaner reference for the same faces.
 
 Per model and test set: accuracy with its 95% bootstrap CI, macro F1, expected calibration error (15
-bins); per model: the median time to classify one face (ferlab: its default zoo file in its runtime,
+bins); per model: the time to classify one face (ferlab: its default zoo file in its runtime,
 :meth:`FaceClassifier.latency_ms`; fer: one ``FER._classify_emotions`` call on one face, fer's default
-quantised .tflite, in bench/.venv-fer) and the model file's size. fer's crops are preprocessed as
+quantised .tflite, in bench/.venv-fer), in ``--rounds`` rounds that alternate all the models, with its
+ratio to fer's time in the same round; and the model file's size. fer's crops are preprocessed as
 ``FER.detect_emotions`` does (bench/peer_fer_worker.py). Writes bench/results/zoo.csv.
 """
 
@@ -84,8 +85,10 @@ def scores(probs: np.ndarray, y: np.ndarray, classes: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench zoo", description=__doc__.splitlines()[0])
-    parser.add_argument("--latency-runs", type=int, default=200)
+    parser.add_argument("--latency-runs", type=int, default=200, help="single-face calls per round")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds alternating fer and every zoo model")
     args = parser.parse_args(argv)
+    from ferlab.deploy.export import predict_chunked
     from ferlab.deploy.formats import load_classifier
     from ferlab.zoo import built_models
 
@@ -108,30 +111,51 @@ def main(argv: list[str] | None = None) -> None:
             with tempfile.NamedTemporaryFile(suffix=".npy", dir=WORK) as tmp:
                 np.save(tmp.name, faces_.reshape(-1, 48, 48))
                 fer["probs"][name] = np.asarray(worker.ask(cmd="crops", backend="tflite", npy=tmp.name)["probs"])
-        fer["ms_per_face"] = worker.ask(cmd="latency", backend="tflite", runs=args.latency_runs)["median_s"] * 1e3
         fer["bytes"] = worker.ask(cmd="info")["model_files"]["emotion_model_quantized.tflite"]
         fer["file"] = "fer 25.10.3 emotion_model_quantized.tflite (mini-Xception, 64 px)"
+        # fer's label order -> ferlab's fer7 order
+        order = [FER_LABELS.index(c) for c in classes]
+        fer["probs"] = {k: v[:, order] for k, v in fer["probs"].items()}
+        fer["classes"] = classes
+        predictions["fer"] = fer
+        timers = {"fer": lambda: worker.ask(cmd="latency", backend="tflite", runs=args.latency_runs)["median_s"] * 1e3}
+        # Probabilities in chunks of 256 faces: every classifier stays open for the timing rounds below, and
+        # an interpreter keeps the memory of its largest batch (7,178 faces at once: two ensembles outgrew 24 GB)
+        for entry in built_models():
+            card = entry.card()
+            clf = load_classifier(entry.model_file())
+            log(f"{entry.name}: {entry.model_file().name}")
+            predictions[entry.name] = {
+                "classes": card["classes"], "probs": {k: predict_chunked(clf.predict, v.reshape(-1, 48, 48, 1), 256)
+                                               for k, v in faces.items()},
+                "bytes": entry.model_file().stat().st_size, "file": f"{entry.name}/{entry.model_file().name}"}
+            timers[entry.name] = lambda clf=clf: clf.latency_ms(1, runs=args.latency_runs)
+        # Single-face times under 1 ms move with this machine's load from one second to the next: rounds
+        # alternate fer and every zoo model (each round starting one model later, so no model is always
+        # first), and each model's time is the median over rounds of its median call, its ratio to fer the
+        # median of the rounds' ratios (a same-round comparison).
+        rounds = {name: [] for name in timers}
+        names = list(timers)
+        for r in range(args.rounds):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                rounds[name].append(timers[name]())
+            log(f"time round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {v[-1]:.3f} ms" for n, v in rounds.items()))
     finally:
         worker.close()
-    # fer's label order -> ferlab's fer7 order
-    order = [FER_LABELS.index(c) for c in classes]
-    fer["probs"] = {k: v[:, order] for k, v in fer["probs"].items()}
-    fer["classes"] = classes
-    predictions["fer"] = fer
-    for entry in built_models():
-        card = entry.card()
-        clf = load_classifier(entry.model_file())
-        log(f"{entry.name}: {entry.model_file().name}")
-        predictions[entry.name] = {
-            "classes": card["classes"], "probs": {k: clf.predict(v.reshape(-1, 48, 48, 1)) for k, v in faces.items()},
-            "ms_per_face": clf.latency_ms(1, runs=args.latency_runs), "bytes": entry.model_file().stat().st_size,
-            "file": f"{entry.name}/{entry.model_file().name}"}
+    for name, ms in rounds.items():
+        ratios = [m / f for m, f in zip(ms, rounds["fer"])]
+        predictions[name].update(ms_per_face=float(np.median(ms)), ms_range=(min(ms), max(ms)),
+                                 ms_ratio_to_fer=float(np.median(ratios)), ms_ratio_range=(min(ratios), max(ratios)))
 
     rows = []
     keep5, y5 = paper5_labels(y, classes)
     keep5_plus, y5_plus = paper5_labels(y_plus, classes)
     for name, p in predictions.items():
         common = {"model": name, "file": p["file"], "ms_per_face": round(p["ms_per_face"], 3),
+                  "ms_per_face_min": round(p["ms_range"][0], 3), "ms_per_face_max": round(p["ms_range"][1], 3),
+                  "ms_ratio_to_fer": round(p["ms_ratio_to_fer"], 3),
+                  "ms_ratio_to_fer_min": round(p["ms_ratio_range"][0], 3),
+                  "ms_ratio_to_fer_max": round(p["ms_ratio_range"][1], 3), "rounds": args.rounds,
                   "file_bytes": p["bytes"]}
         seven = p["classes"] == classes
         sets = []
