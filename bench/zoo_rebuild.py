@@ -38,16 +38,6 @@ def log(text: str) -> None:
     print(f"[zoo-rebuild {time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
-def flat(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[prefix + key] = value
-    return out
-
-
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -78,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", required=True, help="the build's work folder (data, runs, the rebuilt folder)")
     parser.add_argument("--weights", default=None, help="ImageNet weights file, for specs that start from ImageNet")
     args = parser.parse_args(argv)
+    from ferlab.study.tracking import _flatten as flat  # card.json -> {'a.b.c': value}, as MLflow's params
     from ferlab.zoo import get_model
     from ferlab.zoo.build import run_dir, trained_members
 
