@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     from ferlab.study.tracking import _flatten as flat  # card.json -> {'a.b.c': value}, as MLflow's params
     from ferlab.zoo import get_model
-    from ferlab.zoo.build import run_dir, trained_members
+    from ferlab.zoo.build import run_dir, spec_for, trained_members
 
     shipped = get_model(args.model)
     shipped_card = shipped.card()
@@ -84,7 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     subprocess.run(command, check=True, cwd=REPO)
     rebuilt = out / args.model
     rebuilt_card = flat(json.loads((rebuilt / "card.json").read_text()))
-    trained = {m.name: training_minutes(run_dir(work, m.name)) for m in trained_members(shipped.spec, shipped.spec_file)}
+    spec, spec_file = shipped.spec, shipped.spec_file
+    if spec.derive is not None:  # a derived model trains nothing: its parent's networks are the ones trained
+        spec, spec_file = spec_for(spec.derive.parent, beside=spec_file.parent)
+    trained = {m.name: training_minutes(run_dir(work, m.name)) for m in trained_members(spec, spec_file)}
     common = {"model": args.model, "training_minutes": " ".join(f"{k}={v}" for k, v in trained.items())}
 
     rows = []

@@ -54,24 +54,18 @@ def views(faces: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def validation_faces(model) -> tuple[np.ndarray, np.ndarray]:
-    """The card's validation faces: the spec's [data] prepared from FER2013, checked by fingerprint."""
-    from ferlab.data.prepare import PrepareConfig, PreparedData, prepare
-    from ferlab.zoo.build import data_dir, trained_members
+    """The card's validation faces: the spec's [data] prepared from FER2013 as the build does, checked by
+    fingerprint."""
+    from ferlab.zoo.build import _prepared, trained_members
 
     spec = model.spec
     if spec.derive is not None:
         raise SystemExit(f"--model {spec.name}: a derived model (its classes merged from a parent's); give the parent")
     trained = trained_members(spec, model.spec_file)[0]  # an ensemble's members share their [data]
-    out = data_dir(DATA, trained)
-    if not (out / "data.json").is_file():
-        log(f"preparing {out}")
-        d = trained.data
-        prepare(PrepareConfig(source=str(FER2013), protocol=d.protocol,
-                              split={"kind": d.split, "seed": d.seed, "val_fraction": d.val_fraction}), out)
-    data = PreparedData(out)
+    data = _prepared(trained, str(FER2013), DATA, log)
     card = model.card()
     if data.fingerprint != card["data"]["fingerprint"]:
-        raise SystemExit(f"{out}: fingerprint {data.fingerprint}, the card of {spec.name} says "
+        raise SystemExit(f"{data.path}: fingerprint {data.fingerprint}, the card of {spec.name} says "
                          f"{card['data']['fingerprint']}: not the faces it was built on")
     x, y = data.arrays("val")
     return np.asarray(x, np.float32), np.asarray(y)
