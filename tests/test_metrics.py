@@ -128,3 +128,23 @@ def test_pairwise_mcnemar_several_seeds_takes_the_largest_p():
     assert matrix.loc["x", "y"] == pytest.approx(mcnemar_exact(y, a2, b2)["p_value"])
     with pytest.raises(ValueError, match="seeds"):
         pairwise_mcnemar({"x": np.stack([a, a2]), "y": b}, y)
+
+
+def test_seed_statistics_hand_computed():
+    from ferlab.evaluate.significance import (minimum_detectable_difference, paired_seed_difference, seed_mean_ci,
+                                              welch_difference)
+
+    s = seed_mean_ci(np.array([0.60, 0.62, 0.64]))  # mean 0.62, sd 0.02, t(0.975, 2) = 4.3027
+    assert s["mean"] == pytest.approx(0.62) and s["std"] == pytest.approx(0.02)
+    assert s["ci_high"] - s["mean"] == pytest.approx(4.3027 * 0.02 / math.sqrt(3), rel=1e-4)
+    assert math.isnan(seed_mean_ci(np.array([0.5]))["ci_low"])
+    # (t(0.975, 2) + t(0.8, 2)) * sd / sqrt(n) = (4.3027 + 1.0607) / sqrt(3) for sd 1
+    assert minimum_detectable_difference(1.0, 3) == pytest.approx((4.3027 + 1.0607) / math.sqrt(3), rel=1e-4)
+    # paired: differences 0.020, 0.021, 0.019 -> mean 0.02, sd 0.001; the pairing removes the large seed effect
+    a, b = np.array([0.620, 0.511, 0.719]), np.array([0.600, 0.490, 0.700])
+    d = paired_seed_difference(a, b)
+    assert d["mean"] == pytest.approx(0.02) and d["std"] == pytest.approx(0.001)
+    assert d["ci_low"] > 0 and d["p_value"] < 0.01
+    assert welch_difference(a, b)["p_value"] > 0.5  # unpaired, the seed effect swamps the difference
+    with pytest.raises(ValueError):
+        paired_seed_difference(np.array([0.1, 0.2]), np.array([0.1]))

@@ -195,7 +195,8 @@ def test_only_runs_the_matching_trials(tmp_path):
     assert r.returncode == 2 and "--only: resnet* matches no trial" in r.stderr
 
 
-@pytest.mark.parametrize("name,n_trials", [("quickstart", 5), ("paper", 32), ("paper-cpu", 32)])
+@pytest.mark.parametrize("name,n_trials", [("quickstart", 5), ("paper", 32), ("paper-cpu", 32), ("pooling-finetune", 18),
+                                          ("pooling-finetune-naive", 6)])
 def test_shipped_specs_expand_to_valid_trials(name, n_trials):
     from ferlab.study.spec import expand_trials, load_spec
 
@@ -262,3 +263,61 @@ def test_mixed_precision_trial_and_status_file(tmp_path):
     assert status["counts"] == {"pending": 0, "running": 0, "done": 1, "failed": 0}
     assert status["trials"][0] | {"pid": 0} == {"trial_id": "fercnn-avg-finetune-48px-s0", "state": "done", "epoch": 1,
                                                 "epochs": 1, "host": status["trials"][0]["host"], "pid": 0}
+
+
+def _git(*args: str, cwd: Path) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env=env).stdout
+
+
+def test_a_committed_study_resumes_on_a_fresh_clone(quickstart_study, tmp_path):
+    """The workflow of docs/studies.md: commit a study's record, clone it elsewhere, and `ferlab study` trains
+    only the trials without a record; `ferlab report` rebuilds the same tables from the record alone."""
+    import shutil
+
+    study, _, r = quickstart_study
+    assert r.returncode == 0, r.stderr[-3000:]
+    origin = tmp_path / "origin"
+    shutil.copytree(study, origin / "qs")  # everything the machine wrote, weights included
+    _git("init", "-q", cwd=origin)
+    _git("add", "-A", cwd=origin)
+    _git("commit", "-qm", "study", cwd=origin)
+    committed = _git("ls-files", cwd=origin).split()
+    trials = sorted(pd.read_csv(study / "results.csv")["trial_id"])
+    assert len(trials) == 5
+    for trial in trials:  # the record of every trial, and nothing machine-bound
+        assert {f"qs/trials/{trial}/{f}" for f in ("config.json", "history.csv", "metrics.json", "confusion.csv",
+                                                   "predictions.csv")} <= set(committed)
+    assert not [f for f in committed if f.endswith(".keras") or "/data/" in f or "/tb/" in f or "checkpoints" in f]
+
+    clone = tmp_path / "clone"
+    _git("clone", "-q", str(origin), str(clone), cwd=tmp_path)
+    r = ferlab("report", "qs", cwd=clone)  # no weights, no prepared data: the record alone
+    assert r.returncode == 0, r.stderr
+    tables = sorted(p.name for p in (study / "report" / "tables").glob("*.csv"))
+    assert tables and all((clone / "qs/report/tables" / t).read_bytes() == (study / "report/tables" / t).read_bytes()
+                          for t in tables)
+
+    # A half-finished study: the last trial's record never made it into the repository.
+    missing, kept = trials[-1], trials[:-1]
+    shutil.rmtree(clone / "qs" / "trials" / missing)
+    before = {t: (clone / "qs/trials" / t / "metrics.json").read_bytes() for t in kept}
+    r = ferlab("study", "--spec", "quickstart", "--out", "qs", "--no-report", cwd=clone)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (clone / "qs/trials" / missing / "model.keras").is_file()  # trained here
+    for t in kept:  # reused as committed, not retrained
+        assert (clone / "qs/trials" / t / "metrics.json").read_bytes() == before[t]
+        assert not (clone / "qs/trials" / t / "model.keras").exists()
+    assert sorted(pd.read_csv(clone / "qs/results.csv")["trial_id"]) == trials
+
+    # A record made with other settings is one clear line, and nothing is trained or rewritten.
+    config_file = clone / "qs/trials" / kept[0] / "config.json"
+    config = json.loads(config_file.read_text())
+    config["train"]["epochs"] = 99
+    config_file.write_text(json.dumps(config))
+    r = ferlab("study", "--spec", "quickstart", "--out", "qs", "--no-report", cwd=clone)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        f"error: {Path('qs/trials') / kept[0] / 'config.json'}: this finished trial was trained with train.epochs = 99 "
+        f"(the spec says 5); move its directory out of the study to train it again with the spec's settings, or "
+        f"use another --out"], r.stderr

@@ -55,7 +55,7 @@ def evaluate_cmd(
 
 
 def study_cmd(
-    spec: Annotated[str, typer.Option(help="quickstart, paper, paper-cpu, or a spec .toml file.")] = "quickstart",
+    spec: Annotated[str, typer.Option(help="quickstart, paper, paper-cpu, pooling-finetune, pooling-finetune-naive, or a spec .toml file.")] = "quickstart",
     out: Annotated[Optional[Path], typer.Option(help="Study directory (default studies/<name>).")] = None,
     data: Annotated[Optional[Path], typer.Option(help="Use this prepared data directory instead of the spec's [data].")] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Run failed trials again.")] = False,
@@ -133,11 +133,14 @@ class StudyProgress:
             self.bar.update(self.running[trial_id], completed=t["epoch"], description=text)
 
 
-def report_cmd(study_dir: Annotated[Path, typer.Argument(help="A study directory (holds results.csv).")]) -> None:
+def report_cmd(
+    study_dir: Annotated[Path, typer.Argument(help="A study directory (holds results.csv).")],
+    compare: Annotated[Optional[Path], typer.Option(help="Another study directory: compare the configurations both ran.")] = None,
+) -> None:
     """Write STUDY_DIR/report/: report.md, report.html (self-contained) and the CSV tables."""
     from ferlab.report import write_report
 
-    paths = write_report(study_dir)
+    paths = write_report(study_dir, compare=compare)
     console.print(f"report: {paths['html']}")
 
 

@@ -53,3 +53,68 @@ def pairwise_mcnemar(preds: Mapping[str, np.ndarray], y_true: np.ndarray) -> pd.
         p = max(mcnemar_exact(y_true, ra, rb)["p_value"] for ra, rb in zip(stacked[a], stacked[b], strict=True))
         matrix.loc[a, b] = matrix.loc[b, a] = p
     return matrix
+
+
+# ------------------------------------------------------------------------------ statistics over seeds
+# Seeds are repeated trainings on one data split: their spread is the training randomness (initialisation,
+# augmentation, batch order, dropout), not the sampling of faces, which the test-set bootstrap and McNemar
+# cover. Student's t with n - 1 degrees of freedom is used because n (seeds) is small, and it assumes the
+# per-seed values (or paired differences) are roughly normal and independent across seeds.
+POWER = 0.8
+
+
+def seed_mean_ci(values: np.ndarray, level: float = 0.95) -> dict[str, float]:
+    """Mean, sample standard deviation and the t confidence interval of the mean of per-seed values
+    (NaN spread and interval with a single seed)."""
+    from scipy.stats import t
+
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    mean = float(values.mean()) if n else float("nan")
+    if n < 2:
+        return {"n": n, "mean": mean, "std": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
+    std = float(values.std(ddof=1))
+    half = float(t.ppf(0.5 + level / 2, n - 1)) * std / np.sqrt(n)
+    return {"n": n, "mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half}
+
+
+def minimum_detectable_difference(std: float, n: int, alpha: float = 0.05, power: float = POWER) -> float:
+    """The smallest true mean difference a two-sided paired t test over ``n`` seeds detects with ``power``
+    at level ``alpha``, for per-seed differences of standard deviation ``std`` (the usual normal-theory
+    approximation (t_{1-alpha/2} + t_{power}) * std / sqrt(n), with n - 1 degrees of freedom)."""
+    from scipy.stats import t
+
+    if n < 2 or not np.isfinite(std):
+        return float("nan")
+    return float((t.ppf(1 - alpha / 2, n - 1) + t.ppf(power, n - 1)) * std / np.sqrt(n))
+
+
+def paired_seed_difference(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict[str, float]:
+    """A - B over seeds paired by seed (same split, same seed): mean difference, its t interval, the paired
+    t test's two-sided p-value and the minimum detectable difference of this design."""
+    from scipy.stats import ttest_rel
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"need two 1-D arrays of per-seed values of one length; got {a.shape}, {b.shape}")
+    diff = seed_mean_ci(a - b, level)
+    p = float(ttest_rel(a, b).pvalue) if len(a) >= 2 and diff["std"] > 0 else float("nan")
+    return {**diff, "p_value": p, "mdd": minimum_detectable_difference(diff["std"], diff["n"], 1 - level)}
+
+
+def welch_difference(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict[str, float]:
+    """A - B for two independent sets of seeds (e.g. two data splits, whose test faces differ, so nothing
+    pairs): difference of means with Welch's t interval and p-value (unequal variances)."""
+    from scipy.stats import t, ttest_ind
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    diff = float(a.mean() - b.mean())
+    if len(a) < 2 or len(b) < 2:
+        return {"n_a": len(a), "n_b": len(b), "mean": diff, "ci_low": float("nan"), "ci_high": float("nan"),
+                "p_value": float("nan")}
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = float(np.sqrt(va + vb))
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se > 0 else float(len(a) + len(b) - 2)
+    half = float(t.ppf(0.5 + level / 2, dof)) * se
+    p = float(ttest_ind(a, b, equal_var=False).pvalue) if se > 0 else float("nan")
+    return {"n_a": len(a), "n_b": len(b), "mean": diff, "ci_low": diff - half, "ci_high": diff + half, "p_value": p}

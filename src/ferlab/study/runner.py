@@ -1,6 +1,12 @@
 """Run a study: every trial in its own directory, resumable, failures recorded, one results table.
 
 Rerunning a study skips finished trials and resumes an interrupted one from its last epoch checkpoint.
+A study's record is small and machine-independent (study.json, results.csv, each trial's config, history,
+metrics, confusion and predictions): the runner writes a ``.gitignore`` into the study directory that
+leaves out the rest (weights, checkpoints, prepared data, caches, locks), so a study committed to a
+repository resumes on a fresh clone, where only the trials without a record are trained. A finished trial
+whose recorded configuration differs from the spec's is one error line, never silently reused or
+retrained. A trial cut off with its machine costs that trial alone: its checkpoints stay behind.
 The results table is rebuilt from the trials' metrics.json files after every trial and written
 atomically, so a kill at any moment (of the driver or of a worker) never corrupts it or duplicates a
 row. The trials run where the executor puts them (:mod:`ferlab.study.executors`); this driver alone
@@ -94,6 +100,7 @@ def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.Pat
             raise FerlabError(f"{out}: another driver is running this study ({_holder(out)}); wait for it to "
                               f"finish, or stop it, or choose another --out")
         _check_study_dir(out, spec, data)
+        write_gitignore(out)
         trials = expand_trials(spec, str(data.path))
         selected = select_trials(trials, only)
         tracker = make_tracker(track, spec.name)  # a bad --track fails here, before any training
@@ -102,6 +109,8 @@ def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.Pat
         for trial in selected:
             run = RunDir(out / "trials" / trial.trial_id)
             finished = run.finished()
+            if finished is not None:
+                check_recorded_config(run, trial)
             if finished is not None and not (retry_failed and finished["status"] == "failed"):
                 continue
             if finished is not None:
@@ -128,6 +137,54 @@ def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.Pat
 
 
 DRIVER_LOCK = ".driver.lock"
+# What a study directory keeps to the machine that made it; everything else is its shareable record.
+GITIGNORE = f"""\
+# Written by ferlab: the files of this study that stay on the machine that trained it (weights,
+# checkpoints, the prepared data, caches, locks, live status). The rest is the study's record: commit it,
+# and `ferlab study` on another clone trains only the trials that have no record yet.
+/data/
+/cache/
+/status.json
+/{DRIVER_LOCK}
+/results.parquet
+/report/report.html
+/trials/*/model.keras
+/trials/*/checkpoints/
+/trials/*/tb/
+/trials/*/exports/
+/trials/*/worker.json
+/trials/*/.lock
+"""
+
+
+def write_gitignore(out: Path) -> None:
+    """The study's ``.gitignore`` (once: a user's own edits are kept)."""
+    path = out / ".gitignore"
+    if not path.exists():
+        atomic_write_text(path, GITIGNORE)
+
+
+def check_recorded_config(run: RunDir, trial: Trial) -> None:
+    """A finished trial is reused only if its config.json is the spec's config for it. The data path is left
+    out: study.json already ties the study to its data by fingerprint, and the path is where a clone put it."""
+    recorded = run.config()
+    expected = trial.config.model_dump(mode="json")
+    diff = _first_difference({k: v for k, v in recorded.items() if k != "data"},
+                             {k: v for k, v in expected.items() if k != "data"})
+    if diff is not None:
+        raise FerlabError(f"{run.config_file}: this finished trial was trained with {diff}; move its directory "
+                          f"out of the study to train it again with the spec's settings, or use another --out")
+
+
+def _first_difference(recorded: object, expected: object, key: str = "") -> str | None:
+    """``"train.epochs = 20 (the spec says 15)"`` for the first differing key, or None when equal."""
+    if isinstance(recorded, dict) and isinstance(expected, dict):
+        for k in sorted(set(recorded) | set(expected)):
+            diff = _first_difference(recorded.get(k), expected.get(k), f"{key}.{k}" if key else k)
+            if diff is not None:
+                return diff
+        return None
+    return None if recorded == expected else f"{key} = {recorded!r} (the spec says {expected!r})"
 
 
 def _holder(out: Path) -> str:

@@ -1,6 +1,6 @@
 """Study specs: a grid of backbones x poolings x seeds x input sizes x modes over one data set.
 
-A spec is a TOML file (or a shipped name: ``quickstart``, ``paper``, ``paper-cpu``)::
+A spec is a TOML file (or a shipped name, :data:`SHIPPED`)::
 
     name = "my-study"
     preset = "better"                  # optional training preset (see ferlab.train.config.PRESETS)
@@ -41,7 +41,7 @@ from ferlab.data.prepare import PrepareConfig
 from ferlab.errors import FerlabError
 from ferlab.train.config import RunConfig, resolve_run_config
 
-SHIPPED = ("quickstart", "paper", "paper-cpu")
+SHIPPED = ("quickstart", "paper", "paper-cpu", "pooling-finetune", "pooling-finetune-naive")
 
 
 class Grid(BaseModel):
