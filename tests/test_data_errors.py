@@ -296,3 +296,26 @@ def test_empty_test_split_is_refused(tmp_path):
     r = ferlab("data", "prepare", "--source", str(root), "--protocol", str(proto), "--split", "stratified",
                "--out", str(out), cwd=tmp_path)
     assert_clean_failure(r, out, "test split", "--test-fraction")
+
+
+def test_vote_distribution_hand_computed_and_no_votes_is_one_line(tmp_path):
+    """FER+'s "probability" targets: single votes dropped, unknown / not-a-face left out, the protocol's
+    merges applied, rows normalised; a face with no vote left falls back to its majority label."""
+    import numpy as np
+
+    from ferlab.data.ferplus import vote_distribution
+    from ferlab.data.prepare import PrepareConfig, prepare
+    from ferlab.data.protocols import get_protocol
+    from ferlab.errors import FerlabError
+
+    # neutral happiness surprise sadness anger disgust fear contempt unknown NF
+    votes = np.array([[6, 0, 2, 1, 0, 0, 0, 0, 1, 0],   # sadness has 1 vote: dropped; unknown left out
+                      [0, 0, 3, 0, 0, 0, 3, 0, 0, 4],   # paper5: fear + surprise -> anxious; NF left out
+                      [1, 1, 0, 0, 0, 0, 0, 1, 7, 0]])  # every emotion a single vote: fallback
+    p5 = get_protocol("paper5")  # angry anxious happy neutral sad
+    dist = vote_distribution(votes, p5.classes, lambda c: p5.map.get(c) or None, np.array([3, 1, 2]))
+    assert np.allclose(dist, [[0, 0.25, 0, 0.75, 0], [0, 1, 0, 0, 0], [0, 0, 1, 0, 0]])
+
+    data = prepare(PrepareConfig(source="synthetic", synthetic_per_class=20, split={"kind": "stratified"}), tmp_path / "synth")
+    with pytest.raises(FerlabError, match="no annotator votes in manifest.csv.*--labels ferplus"):
+        data.label_distribution("train")

@@ -195,3 +195,33 @@ def test_ferplus8_protocol_prepares(fer2013_faces, tmp_path):
     assert data.meta["counts"]["train"]["contempt"] > 0
     assert json.loads((data.path / "data.json").read_text())["protocol"]["name"] == "ferplus8"
     assert isinstance(PreparedData(data.path).arrays("train")[0], np.ndarray)
+    # The ten annotators' votes travel with every face; the distribution's top class is the majority label.
+    dist = data.label_distribution("train")
+    _, y = data.arrays("train")
+    assert dist.shape == (len(y), 8) and np.allclose(dist.sum(axis=1), 1.0, atol=1e-6)
+    assert np.array_equal(dist.argmax(axis=1), y)
+    share_soft = float((dist.max(axis=1) < 1.0).mean())
+    print(f"FER+ train faces with more than one class in their vote distribution: {share_soft:.1%}")
+    assert 0.3 < share_soft < 0.95
+
+
+def test_training_on_ferplus_vote_distributions(fer2013_faces, tmp_path):
+    """``targets = "distribution"`` trains on the annotators' distribution; evaluation stays on the majority."""
+    from ferlab.data.ferplus import attach_ferplus
+    from ferlab.train.config import resolve_run_config
+    from ferlab.train.loop import training_targets
+    from ferlab.train.run import train_run
+
+    cfg = PrepareConfig(source=str(FER2013), protocol="ferplus8", labels="ferplus",
+                        ferplus=str(require(FERPLUS / "fer2013_jpg_to_ferplus.csv", "FER+ mapping")),
+                        split=SplitConfig(kind="paper", train_per_class=60, test_per_class=20, seed=0))
+    data = prepare(cfg, tmp_path / "fp8", faces=attach_ferplus(fer2013_faces, cfg.ferplus))
+    run_cfg = resolve_run_config({"data": str(data.path), "model": {"backbone": "fercnn", "weights": "none"},
+                                  "train": {"epochs": 1, "targets": "distribution", "latency_runs": 0,
+                                            "tensorboard": False}})
+    targets = training_targets(run_cfg.train, data)
+    assert targets.ndim == 2 and np.array_equal(targets, data.label_distribution("train"))
+    metrics = train_run(run_cfg, tmp_path / "run")
+    assert metrics["status"] == "ok", metrics
+    assert len(pd.read_csv(tmp_path / "run" / "predictions.csv")) == len(data.arrays("test")[1])
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["targets"] == "distribution"

@@ -72,10 +72,11 @@ class RunDir:
     exports_dir = property(lambda self: self.path / "exports")
 
     # ------------------------------------------------------------------------------------------ writing
-    def claim(self, resolved_config: dict) -> None:
-        """Create the directory for this config, or check that it already holds the same config."""
+    def claim(self, resolved_config: dict, normalise=lambda recorded: recorded) -> None:
+        """Create the directory for this config, or check that it already holds the same config
+        (``normalise``: the recorded config in today's form, see :func:`ferlab.train.config.recorded_config`)."""
         if self.config_file.exists():
-            if read_json(self.config_file, "config.json") != resolved_config:
+            if normalise(read_json(self.config_file, "config.json")) != resolved_config:
                 raise FerlabError(f"{self.config_file}: this run directory holds a run with another configuration; "
                                   f"choose another output directory")
             return

@@ -8,6 +8,10 @@ index (it skips non-face rows), so the join always uses row position.
 Majority vote as in FERPlus's own "majority" mode: the class with the most votes wins; a tie for the most
 votes, or a win by "unknown" or "NF" (not a face), leaves the image without a label, and such images are
 dropped and counted.
+
+The ten vote counts also travel with every kept face (``votes_<column>`` columns of the prepared
+manifest), so a trainer can fit the annotators' distribution instead of the majority
+(:func:`vote_distribution`, FER+'s "probability" mode; evaluation stays on the majority label).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ferlab.data.faceset import FaceSet
 from ferlab.errors import FerlabError
 
 VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
+VOTE_PREFIX = "votes_"  # manifest column of one vote count: votes_neutral, ..., votes_NF
 VOTE_TO_LABEL = {"neutral": "neutral", "happiness": "happy", "surprise": "surprise", "sadness": "sad",
                  "anger": "angry", "disgust": "disgust", "fear": "fear", "contempt": "contempt"}
 
@@ -104,6 +109,8 @@ def attach_ferplus(faces: FaceSet, labels_path: str | os.PathLike) -> FaceSet:
     kept.provenance["origin_label"] = labels[keep]
     kept.provenance["fer2013_row"] = rows[keep].astype(np.int64)
     kept.provenance["ferplus_low_margin"] = low_margin[keep].astype(int)
+    for k, column in enumerate(VOTE_COLUMNS):
+        kept.provenance[VOTE_PREFIX + column] = votes[keep, k].astype(np.int64)
     counts = pd.Series(reasons[~keep]).value_counts().to_dict()
     kept.notes["ferplus"] = {
         "labels_file": path.name,
@@ -113,3 +120,27 @@ def attach_ferplus(faces: FaceSet, labels_path: str | os.PathLike) -> FaceSet:
     }
     kept.name = f"{faces.name}+ferplus"
     return kept
+
+
+def vote_distribution(votes: np.ndarray, classes: tuple[str, ...], class_of, fallback: np.ndarray) -> np.ndarray:
+    """Per face, the annotators' distribution over a protocol's ``classes`` (rows sum to 1).
+
+    As in FER+'s "probability" training mode (Barsoum et al. 2016, and its reference code): a class with a
+    single vote is an outlier and loses it; "unknown" and "not a face" votes are left out; the emotions
+    are mapped through the protocol (``class_of``: canonical label -> class or None to drop, e.g. paper5
+    merges fear and surprise, fer7 drops contempt) and normalised. A face left with no vote (every vote
+    dropped) gets ``fallback``'s class (its majority label id) as a one-hot row.
+    """
+    votes = np.asarray(votes, dtype=np.float64)
+    index = {c: i for i, c in enumerate(classes)}
+    out = np.zeros((len(votes), len(classes)), np.float64)
+    for k, column in enumerate(VOTE_COLUMNS):
+        target = class_of(VOTE_TO_LABEL[column]) if column in VOTE_TO_LABEL else None
+        if target is not None:
+            counts = votes[:, k]
+            out[:, index[target]] += np.where(counts > 1, counts, 0.0)
+    total = out.sum(axis=1, keepdims=True)
+    empty = total[:, 0] == 0
+    out[empty] = np.eye(len(classes))[np.asarray(fallback)[empty]]
+    total[empty] = 1.0
+    return (out / total).astype(np.float32)

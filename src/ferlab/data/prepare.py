@@ -234,6 +234,28 @@ class PreparedData:
     def fingerprint(self) -> str:
         return self.meta["fingerprint"]
 
+    @property
+    def has_votes(self) -> bool:
+        """Whether the faces carry annotators' votes (prepared with FER+ labels)."""
+        from ferlab.data.ferplus import VOTE_COLUMNS, VOTE_PREFIX
+
+        return all(VOTE_PREFIX + c in self.manifest.columns for c in VOTE_COLUMNS)
+
+    def label_distribution(self, split: str) -> np.ndarray:
+        """(N, classes) float32: each face's label distribution from its annotators' votes, rows in
+        ``arrays(split)`` order (:func:`ferlab.data.ferplus.vote_distribution`). Data without votes is one
+        error line: the distribution needs FER+ labels."""
+        from ferlab.data.ferplus import VOTE_COLUMNS, VOTE_PREFIX, vote_distribution
+
+        if not self.has_votes:
+            raise FerlabError(f"{self.path}: no annotator votes in manifest.csv, so no label distribution; prepare "
+                              f"the data with --labels ferplus --ferplus FILE, or train on the majority label")
+        rows = np.flatnonzero(self.manifest["split"].to_numpy() == split)
+        votes = self.manifest[[VOTE_PREFIX + c for c in VOTE_COLUMNS]].to_numpy()[rows]
+        protocol = self.protocol
+        return vote_distribution(votes, self.classes, lambda label: protocol.map.get(label) or None,
+                                 self.arrays(split)[1])
+
     def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         if split not in SPLITS:
             raise FerlabError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")

@@ -27,6 +27,19 @@ class AugmentConfig(BaseModel):
         return self.flip or any(v > 0 for v in (self.shift, self.rotation, self.zoom, self.erasing))
 
 
+class DistillConfig(BaseModel):
+    """Knowledge distillation: the student fits a mix of the teacher's temperature-softened probabilities and
+    its own targets (the label, or the vote distribution): ``weight * softmax(log(p_teacher) / T) + (1 -
+    weight) * target``, by cross-entropy. That is Hinton et al.'s (2015) loss with the student's
+    temperature held at 1, so the distilled model needs no temperature of its own at inference."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    teacher: str  # a zoo model, or a model file / run directory; its probabilities are computed once, cached
+    weight: float = Field(0.5, gt=0, le=1)  # the teacher's share of the target
+    temperature: float = Field(2.0, gt=0)
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -38,6 +51,11 @@ class TrainConfig(BaseModel):
     warmup_epochs: float = Field(0.0, ge=0)
     weight_decay: float = Field(0.0, ge=0)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    # What the loss fits: each face's majority label, or its annotators' label distribution (data prepared
+    # with FER+ votes; cross-entropy against the distribution, FER+'s "probability" mode). Validation,
+    # model selection and every reported metric stay on the majority label.
+    targets: Literal["majority", "distribution"] = "majority"
+    distill: DistillConfig | None = None
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     early_stopping_patience: int | None = Field(None, ge=1)  # epochs without a better val accuracy
     select_best: bool = True  # evaluate the epoch with the best *validation* accuracy (never test)
@@ -76,6 +94,17 @@ PRESETS: dict[str, dict] = {
                   "augment": {"flip": True, "shift": 0.1, "rotation": 10, "zoom": 0.1}},
     },
 }
+
+
+def recorded_config(recorded: dict) -> dict:
+    """A run's config.json, written by this or an earlier ferlab, in today's form: a field added since then
+    takes its default, which is what earlier versions did (e.g. ``train.targets = "majority"``). So a run or
+    a study begun before an upgrade resumes after it; a config that no longer validates is returned as it
+    is (and then differs from any config of today)."""
+    try:
+        return RunConfig.model_validate(recorded).model_dump(mode="json")
+    except Exception:  # noqa: BLE001 - an unreadable record is simply not today's config
+        return recorded
 
 
 def resolve_run_config(raw: dict, where: str = "config") -> RunConfig:

@@ -29,7 +29,10 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
 
 def train_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
                   num_classes: int, one_hot: bool = False, augment: "AugmentConfig | None" = None) -> tf.data.Dataset:
-    """Batches for epochs ``first_epoch .. epochs-1``; each epoch a seeded permutation, each batch seeded."""
+    """Batches for epochs ``first_epoch .. epochs-1``; each epoch a seeded permutation, each batch seeded.
+
+    ``y``: (N,) class ids (one-hot encoded when ``one_hot``), or (N, classes) float rows of class
+    probabilities (label distributions), passed through as they are."""
     n = len(x)
     steps = steps_per_epoch(n, batch_size)
     order = np.concatenate([epoch_permutation(n, seed, e) for e in range(first_epoch, epochs)]) if epochs > first_epoch \
@@ -38,7 +41,8 @@ def train_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, f
     starts = [(e - first_epoch) * n + s * batch_size for e in range(first_epoch, epochs) for s in range(steps)]
     ends = [min(start + batch_size, (start // n + 1) * n) for start in starts]
     ragged = tf.RaggedTensor.from_row_limits(order.astype(np.int64), np.array(ends, np.int64)) if starts else None
-    xs, ys = tf.constant(x), tf.constant(y.astype(np.int64))
+    soft = y.ndim == 2
+    xs, ys = tf.constant(x), tf.constant(y.astype(np.float32 if soft else np.int64))
     first_batch = first_epoch * steps
 
     def load(batch_no, idx):
@@ -46,7 +50,7 @@ def train_dataset(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, f
         if augment is not None and augment.enabled:
             images = augment_batch(images, tf.stack([tf.constant(seed, tf.int64), first_batch + batch_no]), augment)
         labels = tf.gather(ys, idx)
-        return images, (tf.one_hot(labels, num_classes) if one_hot else labels)
+        return images, (tf.one_hot(labels, num_classes) if one_hot and not soft else labels)
 
     ds = tf.data.Dataset.from_tensor_slices(ragged if ragged is not None else tf.ragged.constant([[0]], tf.int64)[:0])
     return ds.enumerate().map(lambda i, idx: load(i, idx), num_parallel_calls=tf.data.AUTOTUNE,

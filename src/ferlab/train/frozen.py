@@ -19,7 +19,7 @@ import numpy as np
 from ferlab.data.prepare import PreparedData
 from ferlab.io import atomic_dir, file_lock
 from ferlab.train.config import RunConfig
-from ferlab.train.loop import fit_resumable
+from ferlab.train.loop import fit_resumable, one_hot_targets, training_targets
 
 
 def default_cache_dir() -> Path:
@@ -78,7 +78,7 @@ def _compute_features(cfg: RunConfig, data: PreparedData, path: Path) -> int:
     return computed
 
 
-def train_frozen(cfg: RunConfig, data: PreparedData, run_dir: Path, cache_dir, on_history):
+def train_frozen(cfg: RunConfig, data: PreparedData, run_dir: Path, cache_dir, on_history, teacher_probs=None):
     """Train the pooling head on cached features; return (full model, state, probabilities, zero fraction,
     the cache's record for metrics.json: its key and the images computed for this run)."""
     import keras
@@ -89,12 +89,13 @@ def train_frozen(cfg: RunConfig, data: PreparedData, run_dir: Path, cache_dir, o
     path, computed = cached_features(cfg, data, cache_dir)
     feats = {s: np.load(path / f"{s}.npy", mmap_mode="r") for s in ("train", "val", "test")}
     labels = {s: data.arrays(s)[1] for s in ("train", "val", "test")}
+    targets = training_targets(cfg.train, data, teacher_probs)
     n_classes = len(data.classes)
-    one_hot = cfg.train.label_smoothing > 0
+    one_hot = one_hot_targets(cfg.train)
     model_cfg = cfg.model.model_copy(update={"num_classes": n_classes})
 
     def train_ds_for(first_epoch: int):
-        return train_dataset(np.asarray(feats["train"]), labels["train"], batch_size=cfg.train.batch_size,
+        return train_dataset(np.asarray(feats["train"]), targets, batch_size=cfg.train.batch_size,
                              seed=cfg.train.seed, first_epoch=first_epoch, epochs=cfg.train.epochs,
                              num_classes=n_classes, one_hot=one_hot)
 

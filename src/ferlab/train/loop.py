@@ -17,6 +17,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from ferlab.errors import FerlabError
 from ferlab.io import atomic_dir, atomic_write_text
 from ferlab.models import load_model
 from ferlab.rundir import RunDir
@@ -44,11 +45,46 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.O
 
 
 def compile_model(model: keras.Model, cfg: TrainConfig, steps_per_epoch: int) -> None:
-    # Label smoothing needs one-hot targets; otherwise the study's sparse categorical cross-entropy.
-    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing) if cfg.label_smoothing
+    # Label smoothing and label distributions need one-hot targets; otherwise the study's sparse categorical
+    # cross-entropy.
+    loss = (keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing) if one_hot_targets(cfg)
             else keras.losses.SparseCategoricalCrossentropy())
     jit = cfg.jit_compile if cfg.jit_compile != "auto" else _has_gpu()
     model.compile(optimizer=make_optimizer(cfg, steps_per_epoch), loss=loss, metrics=["accuracy"], jit_compile=jit)
+
+
+def one_hot_targets(cfg: TrainConfig) -> bool:
+    """Whether training targets are rows of class probabilities (one-hot or distributions), not class ids."""
+    return cfg.label_smoothing > 0 or cfg.targets == "distribution" or cfg.distill is not None
+
+
+def training_targets(cfg: TrainConfig, data, teacher_probs: np.ndarray | None = None) -> np.ndarray:
+    """The training split's targets: class ids; with ``targets = "distribution"`` each face's annotators'
+    label distribution (:meth:`ferlab.data.prepare.PreparedData.label_distribution`); with ``distill``, those
+    mixed with the teacher's softened probabilities (``teacher_probs``: (N train, classes), in
+    ``data.arrays("train")`` order; see :class:`~ferlab.train.config.DistillConfig`)."""
+    labels = data.arrays("train")[1]
+    targets = data.label_distribution("train") if cfg.targets == "distribution" else labels
+    if cfg.distill is None:
+        return targets
+    if teacher_probs is None:
+        raise FerlabError(f"train.distill: teacher {cfg.distill.teacher!r} needs its probabilities on the training "
+                          f"faces; distil through `ferlab models build` (it computes and caches them)")
+    n_classes = len(data.classes)
+    if teacher_probs.shape != (len(labels), n_classes):
+        raise FerlabError(f"train.distill: the teacher's probabilities have shape {teacher_probs.shape}, not "
+                          f"({len(labels)}, {n_classes}) (one row per training face, one column per class)")
+    hard = np.eye(n_classes, dtype=np.float32)[targets] if targets.ndim == 1 else targets
+    return (cfg.distill.weight * soften(teacher_probs, cfg.distill.temperature)
+            + (1 - cfg.distill.weight) * hard).astype(np.float32)
+
+
+def soften(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """``softmax(log(p) / T)`` row by row: T > 1 flattens a distribution, T < 1 sharpens it."""
+    logits = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=1, keepdims=True)
+    e = np.exp(logits)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def _has_gpu() -> bool:

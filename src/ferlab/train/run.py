@@ -19,8 +19,8 @@ from ferlab.data.prepare import PreparedData
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_write_text
 from ferlab.rundir import METRICS_VERSION, RunDir
-from ferlab.train.config import RunConfig
-from ferlab.train.loop import TrialFailed, fit_resumable
+from ferlab.train.config import RunConfig, recorded_config
+from ferlab.train.loop import TrialFailed, fit_resumable, one_hot_targets, training_targets
 
 
 def setup_runtime(cfg: RunConfig) -> None:
@@ -36,7 +36,8 @@ def setup_runtime(cfg: RunConfig) -> None:
 
 def train_run(cfg: RunConfig, run_dir: str | os.PathLike, *, data: PreparedData | None = None,
               feature_cache: str | os.PathLike | None = None, use_feature_cache: bool = True,
-              trial: dict | None = None, on_epoch: Callable[[dict], None] | None = None) -> dict:
+              trial: dict | None = None, on_epoch: Callable[[dict], None] | None = None,
+              teacher_probs: np.ndarray | None = None) -> dict:
     """Train and evaluate one run into ``run_dir`` (resuming it if interrupted); return its metrics.
 
     A finished run is not retrained. ``trial`` adds identifying fields (trial id, grid values) to the
@@ -44,7 +45,8 @@ def train_run(cfg: RunConfig, run_dir: str | os.PathLike, *, data: PreparedData 
     "failed" and returned, not raised. Frozen runs train their head on cached backbone features
     (``feature_cache``: the cache directory, default ``~/.cache/ferlab/features``); with
     ``use_feature_cache=False`` they train the whole frozen model end to end instead (same function, one
-    backbone pass per image per epoch: the baseline the cache is measured against).
+    backbone pass per image per epoch: the baseline the cache is measured against). ``teacher_probs``: the
+    teacher's probabilities on the training faces, for a ``train.distill`` recipe.
     Nothing is written before the data has loaded, so a wrong data path leaves no directory behind.
     """
     run = RunDir(run_dir)
@@ -53,7 +55,7 @@ def train_run(cfg: RunConfig, run_dir: str | os.PathLike, *, data: PreparedData 
         return finished
     data = data or PreparedData(Path(cfg.data))
     _check_trainable(data)
-    run.claim(cfg.model_dump(mode="json"))
+    run.claim(cfg.model_dump(mode="json"), normalise=recorded_config)
     setup_runtime(cfg)
     base = {"metrics_version": METRICS_VERSION, "ferlab_version": __version__, **(trial or {}),
             **_describe(cfg, data)}
@@ -63,10 +65,11 @@ def train_run(cfg: RunConfig, run_dir: str | os.PathLike, *, data: PreparedData 
         if cfg.model.mode == "frozen" and use_feature_cache:
             from ferlab.train.frozen import train_frozen
 
-            model, state, probs, zero_fraction, cache = train_frozen(cfg, data, run.path, feature_cache, on_history)
+            model, state, probs, zero_fraction, cache = train_frozen(cfg, data, run.path, feature_cache, on_history,
+                                                                     teacher_probs)
             base["feature_cache"] = cache
         else:
-            model, state = train_end_to_end(cfg, data, run, on_history)
+            model, state = train_end_to_end(cfg, data, run, on_history, teacher_probs)
             probs = {split: predict_probabilities(model, data.arrays(split)[0]) for split in ("train", "val", "test")}
             zero_fraction = _zero_fraction(model, cfg, data)
     except TrialFailed as exc:
@@ -109,17 +112,19 @@ def _weights_name(weights: str) -> str:
     return weights if weights in ("imagenet", "none") else Path(weights).name
 
 
-def train_end_to_end(cfg: RunConfig, data: PreparedData, run: RunDir, on_history):
+def train_end_to_end(cfg: RunConfig, data: PreparedData, run: RunDir, on_history,
+                     teacher_probs: np.ndarray | None = None):
     """Fit the whole model on the images (resumable); return (model, state)."""
     import keras
 
     from ferlab.models import build_model
     from ferlab.train.data import eval_dataset, train_dataset
 
-    x_train, y_train = data.arrays("train")
+    x_train, _ = data.arrays("train")
+    y_train = training_targets(cfg.train, data, teacher_probs)
     x_val, y_val = data.arrays("val")
     n_classes = len(data.classes)
-    one_hot = cfg.train.label_smoothing > 0
+    one_hot = one_hot_targets(cfg.train)
 
     def train_ds_for(first_epoch: int):
         return train_dataset(x_train, y_train, batch_size=cfg.train.batch_size, seed=cfg.train.seed,
