@@ -103,6 +103,61 @@ def test_draw_tracks_stays_inside_the_frame():
     assert out is frame and frame.any()
 
 
+FER7 = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+def test_overlay_writes_every_class_name_in_full_beside_its_bar(monkeypatch):
+    """"surprise" was cut to "surpris": each name is drawn whole and ends before its bar starts."""
+    from ferlab.deploy.detection import Face
+    from ferlab.deploy.live import TrackedFace, draw_tracks
+    from ferlab.deploy.live.draw import FONT, NAME_SCALE, TRACK_BGR
+
+    texts, tracks = [], []
+    put, rect = cv2.putText, cv2.rectangle
+
+    def put_text(img, text, org, *args, **kwargs):
+        texts.append((text, org))
+        return put(img, text, org, *args, **kwargs)
+
+    def rectangle(img, p1, p2, colour, *args, **kwargs):
+        if tuple(colour) == TRACK_BGR:  # the empty part of a bar: where the bar starts
+            tracks.append((p1, p2))
+        return rect(img, p1, p2, colour, *args, **kwargs)
+
+    monkeypatch.setattr(cv2, "putText", put_text)
+    monkeypatch.setattr(cv2, "rectangle", rectangle)
+    p = np.full(len(FER7), 1 / len(FER7), np.float32)
+    draw_tracks(np.zeros((480, 640, 3), np.uint8), [TrackedFace(1, Face(60, 60, 150, 150), p, p)], FER7)
+    names = {text: org for text, org in texts if text in FER7}
+    assert set(names) == set(FER7)
+    bar_x = {p1[0] for p1, _ in tracks}
+    assert len(tracks) == len(FER7) and len(bar_x) == 1  # one bar a class, all starting at the same x
+    for name, (x, _) in names.items():
+        width = cv2.getTextSize(name, FONT, NAME_SCALE, 1)[0][0]
+        assert x + width < min(bar_x), (name, x + width, bar_x)
+
+
+@pytest.mark.parametrize("classes", [FER7, ["angry", "happy", "neutral", "sad", "surprise"], ["a", "b", "c", "d"]])
+def test_class_colours_read_on_the_overlay_and_the_plot(classes):
+    """The happy track was pale grey (white text on it, 2:1). Every class colour: at least 3:1 against the
+    plot's white and the bars' dark track, its label text at least 4.5:1 (WCAG AA), and no two alike."""
+    from ferlab.deploy.live.draw import TRACK_BGR, class_styles
+    from ferlab.deploy.timeline import class_colours, contrast
+
+    fills, texts, _ = class_styles(tuple(classes))
+    track_rgb = tuple(reversed(TRACK_BGR))
+    for name, rgb, fill, text in zip(classes, class_colours(classes), fills, texts):
+        assert tuple(reversed(fill)) == rgb  # the overlay draws the plot's colour
+        assert contrast(rgb, (255, 255, 255)) >= 3 and contrast(rgb, track_rgb) >= 3, (name, rgb)
+        assert contrast(rgb, tuple(reversed(text))) >= 4.5, (name, rgb, text)
+    colours = np.array(class_colours(classes), float)
+    distance = np.linalg.norm(colours[:, None] - colours[None], axis=2) + np.eye(len(classes)) * 1e9
+    assert distance.min() > 60
+    if "happy" in classes:
+        happy = class_colours(classes)[classes.index("happy")]
+        assert max(happy) - min(happy) > 100  # a colour, not a grey
+
+
 # ------------------------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
 def live_video(fer2013_paper5, tmp_path_factory):

@@ -100,7 +100,7 @@ def frame_matches(rows, truth):
 def test_one_row_per_face_per_frame(cli_rows, face_video, classifier):
     _, _, truth = face_video
     rows = cli_rows
-    expected = ["file", "frame", "time_s", "face", "x", "y", "w", "h", "score", "angle",
+    expected = ["file", "frame", "time_s", "face", "track", "x", "y", "w", "h", "score", "angle",
                 *[f"p_{c}" for c in classifier.classes], "label", "confidence"]
     assert list(rows.columns) == expected
     assert sorted(rows["frame"].unique()) == list(range(len(truth)))

@@ -10,11 +10,11 @@ from ferlab.errors import FerlabError
 
 
 def __getattr__(name: str):
-    if name == "FaceAnalyzer":  # lazily: `import ferlab` stays light
-        from ferlab.analyzer import FaceAnalyzer
+    if name in ("FaceAnalyzer", "Timeline"):  # lazily: `import ferlab` stays light
+        from ferlab import analyzer
 
-        return FaceAnalyzer
+        return getattr(analyzer, name)
     raise AttributeError(f"module 'ferlab' has no attribute {name!r}")
 
 
-__all__ = ["FaceAnalyzer", "FerlabError", "__version__"]
+__all__ = ["FaceAnalyzer", "FerlabError", "Timeline", "__version__"]

@@ -2,6 +2,8 @@
 
     from ferlab import FaceAnalyzer
     faces = FaceAnalyzer().analyze("photo.jpg")   # [FaceResult(box, label, confidence, probabilities), ...]
+    timeline = FaceAnalyzer().analyze_video("clip.mp4")   # per tracked face over time
+    timeline.summary(); timeline.plot("clip.png")
 
 It is :class:`ferlab.deploy.pipeline.FacePipeline` (detect -> crop FER2013-style -> classify) with the
 zoo's default model and the default detector, and inputs taken in any form users hold an image in. Nothing
@@ -18,8 +20,9 @@ import numpy as np
 
 from ferlab.deploy.detection import DEFAULT_DETECTOR, make_detector
 from ferlab.deploy.formats import load_classifier
-from ferlab.deploy.media import DEFAULT_MAX_PIXELS, read_image
+from ferlab.deploy.media import DEFAULT_MAX_PIXELS, media_kind, read_image
 from ferlab.deploy.pipeline import UNCERTAIN, FacePipeline, FaceResult
+from ferlab.deploy.timeline import Timeline
 from ferlab.errors import FerlabError
 from ferlab.zoo import resolve_model
 
@@ -68,6 +71,20 @@ class FaceAnalyzer:
         located = [self.pipeline.locate(self._frame(image, i)) for i, image in enumerate(images)]
         return [frame.faces for frame in self.pipeline.classify(located)] if located else []
 
+    def analyze_video(self, video: str | os.PathLike, *, every: int = 1, batch_size: int = 64) -> Timeline:
+        """Every ``every``-th frame of a video file, its faces tracked from frame to frame and classified (the
+        path ``ferlab predict`` takes): a :class:`~ferlab.deploy.timeline.Timeline` with ``.table`` (one row
+        per track per frame: time_s, p_<class>..., label), ``.summary()`` (per track: seconds seen, share of
+        that time per emotion, dominant emotion), ``.plot("clip.png")`` and ``.figure()`` (matplotlib).
+        """
+        from ferlab.deploy.predict import predict_paths
+
+        path = Path(video)
+        if path.is_file() and media_kind(path) != "video":
+            raise FerlabError(f"{path}: not a video file by its extension; give a video (analyze() takes an image)")
+        rows = predict_paths([path], self.pipeline, every=every, batch_size=batch_size, max_pixels=self.max_pixels)
+        return Timeline.from_rows(rows, self.classes, str(path))
+
     def _frame(self, image: ImageLike, index: int) -> np.ndarray:
         if isinstance(image, (str, os.PathLike)):
             return read_image(Path(image), self.max_pixels)
@@ -90,4 +107,4 @@ def _as_bgr(array: np.ndarray, index: int) -> np.ndarray:
                       f"{array.shape}")
 
 
-__all__ = ["UNCERTAIN", "FaceAnalyzer", "FaceResult"]
+__all__ = ["UNCERTAIN", "FaceAnalyzer", "FaceResult", "Timeline"]

@@ -18,9 +18,10 @@ from ferlab.cli.common import (
     load_classifier_with_status,
     make_detector_checked,
     model_path,
+    out_console,
     positive,
 )
-from ferlab.cli.show import print_live_stats
+from ferlab.cli.show import print_live_stats, print_timeline_summary
 from ferlab.deploy.detection import DEFAULT_DETECTOR
 from ferlab.deploy.formats import FORMATS
 from ferlab.deploy.live.sources import VIDEO_CODECS
@@ -51,7 +52,10 @@ def live_cmd(
     """Detect, classify, track and smooth faces live from a camera or a video; print FPS and stage latency.
 
     Draws boxes, track ids, labels and per-class bars; prints FPS and per-stage latency (detect, crop,
-    classify, track, draw, total: mean and p95) every --report-every seconds and at the end.
+    classify, track, draw, total: mean and p95) every --report-every seconds and at the end, then each
+    track's summary (seconds seen, share of that time per emotion, dominant emotion). With --out or
+    --jsonl, the emotions over time per track are also plotted beside it (STEM.timeline.png, with the
+    summary in STEM.timeline.csv; --jsonl's stem, else --out's).
 
     Press q or Esc in the window to stop (Ctrl-C without a window); outputs are kept either way.
     """
@@ -63,7 +67,7 @@ def live_cmd(
     from ferlab.deploy.pipeline import FacePipeline
 
     EMASmoother(smoothing)  # validates alpha before the model loads
-    check_outputs(out, jsonl, overwrite)
+    check_outputs(out, jsonl, overwrite, source)
     if stats is not None:
         if stats.suffix.lower() != ".json":
             raise FerlabError(f"--stats {stats}: expected a .json file")
@@ -86,6 +90,10 @@ def live_cmd(
                       report_every_s=report_every if report_every > 0 else float("inf"), on_report=report,
                       on_note=lambda text: console.print(text))
     print_live_stats(result)
+    if result["timeline"]:
+        import pandas as pd
+
+        print_timeline_summary(out_console, pd.DataFrame(result["timeline"]))
     if stats is not None:
         from ferlab.io import atomic_write_json
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from ferlab.cli.common import out_console
@@ -87,26 +88,52 @@ def print_export_report(r: dict) -> None:
     out_console.print(table)
 
 
-def print_predict_summary(target, summary, classes: list[str]) -> None:
+def print_predict_summary(target, summary, classes: list[str], failed: int = 0) -> None:
     images = summary[summary["frames"] == 1]
     no_face_images = int((images["faces"] == 0).sum())
     title = (f"{len(summary)} file(s), {int(summary['frames'].sum())} frame(s)/image(s), {int(summary['faces'].sum())} "
              f"face(s); {int(summary['frames_without_face'].sum())} frame(s)/image(s) without a face"
-             f"{f' ({no_face_images} image(s))' if no_face_images else ''}")
-    target.print(title)
-    table = Table()
+             f"{f' ({no_face_images} image(s))' if no_face_images else ''}"
+             f"{f'; {failed} file(s) failed and were skipped' if failed else ''}")
+    target.print(title, markup=False)
+    # The class columns count labels (the share of a file's faces given each one), not mean probabilities.
+    table = Table(caption="emotion columns: the share of the file's faces labelled with it (not a probability)")
     table.add_column("file", overflow="fold")
     for col in ("frames", "no face", "faces"):
         table.add_column(col, justify="right")
     for c in classes:
-        table.add_column(c, justify="right")
-    table.add_column("top")
+        table.add_column(f"{c}\n% faces", justify="right")
+    table.add_column("most frequent")
     for row in summary.head(MAX_SUMMARY_ROWS).to_dict("records"):
         shares = [f"{row[f'share_{c}']:.0%}" if row["faces"] else "" for c in classes]
-        table.add_row(str(row["file"]), str(row["frames"]), str(row["frames_without_face"]), str(row["faces"]),
-                      *shares, row["top"] or "-")
+        table.add_row(escape(str(row["file"])), str(row["frames"]), str(row["frames_without_face"]), str(row["faces"]),
+                      *shares, row["most_frequent"] or "-")
     if len(summary) > MAX_SUMMARY_ROWS:
         table.add_row(f"... {len(summary) - MAX_SUMMARY_ROWS} more file(s)", *[""] * (4 + len(classes)))
+    target.print(table)
+
+
+def print_timeline_summary(target, summary, several: bool = False) -> None:
+    """Per tracked face (of each video, or a live run): seconds seen, each label's share of that time, the
+    dominant label; the longest-seen MAX_SUMMARY_ROWS when there are more."""
+    labels = [c[len("share_"):] for c in summary.columns if c.startswith("share_")]
+    table = Table(title="tracked faces over time", caption="emotion columns: the share of the time the face was "
+                  "seen with that label; a tie names each")
+    if several:
+        table.add_column("video", overflow="fold")
+    for col in ("track", "seen s", "from s", "to s"):
+        table.add_column(col, justify="right")
+    for c in labels:
+        table.add_column(f"{c}\n% time", justify="right")
+    table.add_column("dominant")
+    shown = summary.sort_values("seen_s", ascending=False, kind="stable").head(MAX_SUMMARY_ROWS).sort_index()
+    for row in shown.to_dict("records"):
+        table.add_row(*([escape(str(row["source"]))] if several else []), str(row["track"]), f"{row['seen_s']:.1f}",
+                      f"{row['first_s']:.1f}", f"{row['last_s']:.1f}", *[f"{row[f'share_{c}']:.0%}" for c in labels],
+                      row["dominant"] or "-")
+    if len(summary) > len(shown):
+        table.add_row(f"... {len(summary) - len(shown)} more track(s), each seen for less time",
+                      *[""] * (len(table.columns) - 1))
     target.print(table)
 
 

@@ -19,7 +19,7 @@ import io
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,37 +182,53 @@ class MediaFile:
     frames: int  # frames to analyse (1 for an image; an estimate for a video: containers may miscount)
 
 
-def collect_media(paths, every: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS) -> list[MediaFile]:
+def collect_media(paths, every: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS,
+                  on_error: Callable[[Path, FerlabError], None] | None = None) -> list[MediaFile]:
     """Files to analyse, in the order given, folders expanded recursively (sorted; hidden entries skipped).
 
     A missing path, a file that is neither an image nor a video by extension, an image whose header no
     decoder recognises, a folder without any, and a video OpenCV cannot open are errors (one line naming
-    the path).
+    the path): raised, or with ``on_error``, passed to it and skipped (a folder's other files go on).
     """
     found: list[MediaFile] = []
     for raw in paths:
         path = Path(raw)
-        if not path.exists():
-            raise FerlabError(f"{path}: no such file or folder; give images, videos or folders of them")
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and media_kind(p)
-                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
-            if not files:
-                raise FerlabError(f"{path}: no image or video files inside (looked for "
-                                  f"{', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))})")
-        else:
-            if media_kind(path) is None:
-                raise FerlabError(f"{path}: not an image or video file by its extension; give "
-                                  f"{', '.join(sorted(IMAGE_SUFFIXES))} images or "
-                                  f"{', '.join(sorted(VIDEO_SUFFIXES))} videos")
-            files = [path]
+        try:
+            files = _expand(path)
+        except FerlabError as exc:
+            if on_error is None:
+                raise
+            on_error(path, exc)
+            continue
         for f in files:
-            if media_kind(f) == "image":
-                check_image_header(f, max_pixels)
-                found.append(MediaFile(f, "image", 1))
-            else:
-                found.append(MediaFile(f, "video", math.ceil(max(video_frame_count(f), 1) / every)))
+            try:
+                if media_kind(f) == "image":
+                    check_image_header(f, max_pixels)
+                    found.append(MediaFile(f, "image", 1))
+                else:
+                    found.append(MediaFile(f, "video", math.ceil(max(video_frame_count(f), 1) / every)))
+            except FerlabError as exc:
+                if on_error is None:
+                    raise
+                on_error(f, exc)
     return found
+
+
+def _expand(path: Path) -> list[Path]:
+    if not path.exists():
+        raise FerlabError(f"{path}: no such file or folder; give images, videos or folders of them")
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and media_kind(p)
+                       and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        if not files:
+            raise FerlabError(f"{path}: no image or video files inside (looked for "
+                              f"{', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))})")
+        return files
+    if media_kind(path) is None:
+        raise FerlabError(f"{path}: not an image or video file by its extension; give "
+                          f"{', '.join(sorted(IMAGE_SUFFIXES))} images or "
+                          f"{', '.join(sorted(VIDEO_SUFFIXES))} videos")
+    return [path]
 
 
 def iter_frames(media: MediaFile, every: int = 1,

@@ -6,7 +6,9 @@ LiteRT or ONNX Runtime, whichever the model file is), then the tracker and smoot
 
 :func:`run_live` runs the loop over a source (camera index or video file), optionally shows a window (only
 when OpenCV has a GUI and there is a display: never crashes headless), writes an annotated video and/or
-per-frame JSON lines, and returns FPS and per-stage latency (mean and p95, in ms).
+per-frame JSON lines, and returns FPS and per-stage latency (mean and p95, in ms) with each track's
+summary over time (:mod:`ferlab.deploy.timeline`); given an output, the timeline plot and summary are
+written beside it.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import cv2
 import numpy as np
 
 from ferlab.deploy.live.draw import TrackedFace, draw_tracks
-from ferlab.deploy.live.sources import Outputs, Window, check_outputs, open_source
-from ferlab.deploy.live.tracking import DEFAULT_SMOOTHING, EMASmoother, FaceTracker
+from ferlab.deploy.live.sources import Outputs, Window, check_outputs, open_source, timeline_files
 from ferlab.deploy.pipeline import FacePipeline
+from ferlab.deploy.timeline import TimelineRecorder, write_timelines
+from ferlab.deploy.tracking import DEFAULT_SMOOTHING, EMASmoother, FaceTracker
 from ferlab.errors import FerlabError
 
 STAGES = ("read", "detect", "crop", "classify", "track", "draw", "output", "total")
@@ -56,11 +59,14 @@ def run_live(source: str | int | os.PathLike, pipeline: FacePipeline, *, smoothi
     ``display``: True shows a window (falls back to headless, with a note, when none can be shown), False
     never does, None shows one when :func:`display_available`. ``out`` (annotated video) and ``jsonl`` (one
     record per frame: frame, time_s, tracks with id, box, smoothed probabilities, label) are written to
-    temporary files and renamed when the run ends, so a failed run leaves no partial output.
+    temporary files and renamed when the run ends, so a failed run leaves no partial output. With either,
+    the emotions over time per track go beside it: ``STEM.timeline.png`` and ``STEM.timeline.csv`` (the
+    ``jsonl``'s stem, else ``out``'s). The stats' ``timeline`` holds each track's summary (seconds seen,
+    share of that time per label, dominant label).
     """
     out = Path(out) if out is not None else None
     jsonl = Path(jsonl) if jsonl is not None else None
-    check_outputs(out, jsonl, overwrite)
+    check_outputs(out, jsonl, overwrite, source)
     if max_frames is not None and max_frames < 1:
         raise FerlabError(f"--max-frames: must be at least 1, got {max_frames}")
     loop = _LiveLoop(pipeline, EMASmoother(smoothing), FaceTracker(iou_threshold=iou_threshold, max_missed=max_missed))
@@ -91,8 +97,16 @@ def run_live(source: str | int | os.PathLike, pipeline: FacePipeline, *, smoothi
     detections = getattr(pipeline.detector, "detections", None)  # a DetectAndTrack counts its detection frames
     if detections is not None:
         stats["detected_frames"] = detections
+    written = outputs.commit()
+    timeline = loop.recorder.timeline(str(source), period_s=None if camera else 1.0 / fps_in)
+    files = timeline_files(source, out, jsonl)
+    if files is not None:
+        png, csv = files
+        write_timelines([timeline], {Path(str(source)): png}, csv)
+        written.update(timeline_png=str(png), timeline_csv=str(csv))
     stats.update(source=str(source), backend=pipeline.classifier.backend, detector=pipeline.detector.name,
-                 smoothing=smoothing, display=window.shown, interrupted=interrupted, outputs=outputs.commit())
+                 smoothing=smoothing, display=window.shown, interrupted=interrupted, outputs=written,
+                 timeline=timeline.summary().to_dict("records"))
     return stats
 
 
@@ -101,6 +115,7 @@ class _LiveLoop:
 
     def __init__(self, pipeline: FacePipeline, smoother: EMASmoother, tracker: FaceTracker):
         self.pipeline, self.smoother, self.tracker = pipeline, smoother, tracker
+        self.recorder = TimelineRecorder(pipeline.classes)
         self.times = StageTimes()
         self.frames = self.faces_seen = 0
         self.started = time.perf_counter()
@@ -137,8 +152,10 @@ class _LiveLoop:
                     draw_tracks(frame, tracked, classes, hud, self.pipeline.min_confidence)
                 t_drawn = time.perf_counter()
                 seconds = self.frames / fps_in if not camera else t0 - self.started
-                outputs.write({"frame": self.frames, "time_s": round(seconds, 4),
-                               "tracks": [tf.to_dict(classes, self.pipeline.min_confidence) for tf in tracked]}, frame)
+                records = [tf.to_dict(classes, self.pipeline.min_confidence) for tf in tracked]
+                outputs.write({"frame": self.frames, "time_s": round(seconds, 4), "tracks": records}, frame)
+                self.recorder.frame(self.frames, seconds, [(tf.track_id, tf.probabilities, r["label"])
+                                                           for tf, r in zip(tracked, records)])
                 if window.show(frame):
                     break
                 t_end = time.perf_counter()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ferlab.deploy.media import open_camera, open_video
+from ferlab.deploy.timeline import check_timeline_paths, timeline_paths
 from ferlab.errors import FerlabError
 
 if TYPE_CHECKING:  # OpenCV is imported where it is used: the command line reads VIDEO_CODECS at start-up
@@ -42,8 +43,18 @@ def open_source(source: str | int | os.PathLike) -> tuple[cv2.VideoCapture, bool
     return open_video(text, "--source"), False
 
 
-def check_outputs(out: Path | None, jsonl: Path | None, overwrite: bool) -> None:
-    """Fail before any work on an unknown extension or an existing output without --overwrite."""
+def timeline_files(source: str | int | os.PathLike, out: Path | None, jsonl: Path | None) -> tuple[Path, Path] | None:
+    """The timeline plot and summary of a run with outputs, beside them (--jsonl's, else --out's stem)."""
+    results = jsonl if jsonl is not None else out
+    if results is None:
+        return None
+    pngs, csv = timeline_paths(results, [Path(str(source))])
+    return pngs[Path(str(source))], csv
+
+
+def check_outputs(out: Path | None, jsonl: Path | None, overwrite: bool, source: str | int | os.PathLike = "0") -> None:
+    """Fail before any work on an unknown extension or an existing output (the timeline's included) without
+    --overwrite."""
     if out is not None and out.suffix.lower() not in VIDEO_CODECS:
         raise FerlabError(f"--out {out}: unknown video extension {out.suffix!r}; use {', '.join(VIDEO_CODECS)}")
     if jsonl is not None and jsonl.suffix.lower() != ".jsonl":
@@ -53,6 +64,9 @@ def check_outputs(out: Path | None, jsonl: Path | None, overwrite: bool) -> None
             raise FerlabError(f"{option} {path}: already exists; choose another path or pass --overwrite")
     if out is not None and jsonl is not None and out.resolve() == jsonl.resolve():
         raise FerlabError("--out and --jsonl: give two different files")
+    files = timeline_files(source, out, jsonl)
+    if files is not None:
+        check_timeline_paths(files, overwrite, "--jsonl" if jsonl is not None else "--out")
 
 
 def _temp_sibling(path: Path) -> Path:
