@@ -319,3 +319,32 @@ def test_vote_distribution_hand_computed_and_no_votes_is_one_line(tmp_path):
     data = prepare(PrepareConfig(source="synthetic", synthetic_per_class=20, split={"kind": "stratified"}), tmp_path / "synth")
     with pytest.raises(FerlabError, match="no annotator votes in manifest.csv.*--labels ferplus"):
         data.label_distribution("train")
+
+
+def test_data_info_writes_a_montage_only_where_asked(tmp_path):
+    """A raw source gets no montage unless --montage names a new file (nothing lands in the current directory,
+    nothing existing is replaced); a prepared data set gets DIR/montage.png, its own folder."""
+    root = make_folder(tmp_path / "faces", n=4)
+    work = tmp_path / "work"
+    work.mkdir()
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    r = ferlab("data", "info", str(root), cwd=work)
+    assert r.returncode == 0, r.stderr
+    assert "montage: not written (give --montage PATH" in r.stdout + r.stderr
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # cwd and source untouched
+
+    r = ferlab("data", "info", str(root), "--montage", "m.png", cwd=work)
+    assert r.returncode == 0, r.stderr
+    assert (work / "m.png").read_bytes().startswith(b"\x89PNG")
+    (work / "m.png").write_bytes(b"my picture")
+    r = ferlab("data", "info", str(root), "--montage", "m.png", cwd=work)
+    assert_refused(r, "--montage m.png", "already exists")
+    assert (work / "m.png").read_bytes() == b"my picture"
+
+    out = tmp_path / "prepared"
+    assert ferlab("data", "prepare", *SMALL, "--out", str(out), cwd=work).returncode == 0
+    for _ in range(2):  # the prepared set's own montage is rewritten, as ferlab's own file
+        r = ferlab("data", "info", str(out), cwd=work)
+        assert r.returncode == 0, r.stderr
+        assert (out / "montage.png").read_bytes().startswith(b"\x89PNG")
+    assert sorted(p.name for p in work.iterdir()) == ["m.png"]

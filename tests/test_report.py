@@ -38,7 +38,8 @@ def _probs(rng: np.random.Generator, y: np.ndarray, accuracy: float) -> np.ndarr
 
 
 def make_study(root: Path, backbones: dict = BACKBONES, poolings: dict = POOLING_SHIFT, seeds=(0, 1),
-               sizes=(96,), history: bool = True, latency: bool = True) -> Path:
+               sizes=(96,), history: bool = True, latency: bool = True, source: str = "folder:fer2013",
+               protocol: str = "paper5") -> Path:
     """A STUDY_DIR like the study runner writes, with random-but-plausible numbers."""
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(len(CLASSES)), N_TEST // len(CLASSES))
@@ -90,8 +91,8 @@ def make_study(root: Path, backbones: dict = BACKBONES, poolings: dict = POOLING
                              "best_epoch": 5, "epochs_run": 6, "train_seconds": 12.0})
     pd.DataFrame(rows).to_csv(root / "results.csv", index=False)
     study = {"name": "fake-study", "ferlab_version": "0.1.0", "spec": {"grid": {"backbones": list(backbones)}, "train": {"epochs": 6}},
-             "data": {"path": "prepared/synthetic-paper5-paper-seed0", "fingerprint": "abc123def4567890",
-                      "source": "synthetic", "protocol": "paper5", "classes": CLASSES, "split": "paper",
+             "data": {"path": f"prepared/{source.split(':')[-1]}-{protocol}-paper-seed0", "fingerprint": "abc123def4567890",
+                      "source": source, "protocol": protocol, "classes": CLASSES, "split": "paper",
                       "split_seed": 0, "leak_free": True, "counts": {"train": 1000, "val": 100, "test": N_TEST}}}
     (root / "study.json").write_text(json.dumps(study))
     return root
@@ -135,8 +136,10 @@ def test_markdown_has_every_table_and_figure(report):
         assert re.search(rf"^#+ {re.escape(heading)}$", md, re.M), heading
     for name in FIGURES:
         assert f"](figures/{name})" in md
-    # Provenance under the tables; the best trial is chosen on validation and says so.
-    assert md.count("split 'paper' with split seed 0") >= 7 and "leak-free" in md and "seed(s) 0, 1" in md
+    # The data and trials are said once, at the top; a caption names its trials only where they differ (Table 5
+    # and Figure 10: the best trial's one seed).
+    assert md.count("split 'paper' with split seed 0") == 1 and "leak-free" in md and "seed(s) 0, 1" in md
+    assert md.count("*Trials: seed(s) 0; ") == 2 and "*Trials: seed(s) 0, 1;" not in md
     assert f"Best trial: {BEST_BY_VAL}" in md and "never by test accuracy" in md
     assert FAILED in md and "ResourceExhaustedError: out of memory" in md
     assert "| grid.backbones | mobilenetv2, resnet50, densenet169 |" in md  # the spec, flattened
@@ -173,6 +176,32 @@ def test_published_comparison_has_differences(report):
     assert "Test acc diff (pp)" in report["markdown"].read_text()
     per_class = pd.read_csv(report["tables/per_class_best.csv"]).set_index("class")
     assert per_class.loc["angry", "published_precision"] == pytest.approx(0.720501)
+
+
+def _section(md: str, heading: str) -> str:
+    return md.split(f"## {heading}\n")[1].split("\n## ")[0].strip()
+
+
+def test_the_paper_is_left_out_where_it_is_not_comparable(tmp_path):
+    """Synthetic faces (the quick start's): Table 5 without the paper's columns and the published comparison
+    as one sentence saying why; on FER2013 with configurations the paper never ran (fercnn): one sentence too."""
+    synthetic = write_report(make_study(tmp_path / "synth", source="synthetic(per_class=400, seed=0)"))
+    md = synthetic["markdown"].read_text()
+    assert _section(md, "Comparison with the published results") == (
+        "Not shown: the paper's numbers are on the real FER2013 under its five classes (paper5), and this study's "
+        "data is ferlab's synthetic faces (synthetic(per_class=400, seed=0)) under paper5, so the two are not comparable.")
+    assert "tables/published_comparison.csv" not in synthetic
+    table5 = _section(md, "Table 5: per-class metrics of the best trial")
+    assert "The paper's Table 5 is left out: the paper's numbers are on the real FER2013" in table5
+    assert "(paper)" not in table5
+    assert not [c for c in pd.read_csv(synthetic["tables/per_class_best.csv"]).columns if c.startswith("published")]
+
+    fercnn = write_report(make_study(tmp_path / "fercnn", backbones={"fercnn": (0.6, 2.6, 1.0)}))
+    md = fercnn["markdown"].read_text()
+    published = _section(md, "Comparison with the published results")
+    assert published.startswith("Not shown: the paper tested none of this study's configurations")
+    assert "|" not in published and "tables/published_comparison.csv" not in fercnn  # no table of dashes
+    assert "F1 (paper)" in _section(md, "Table 5: per-class metrics of the best trial")  # FER2013 paper5: comparable
 
 
 def test_significance_matrix(report):
@@ -279,6 +308,24 @@ def test_corrupt_inputs_raise_and_keep_the_old_report(report, study_dir, tmp_pat
     assert not [p for p in study.iterdir() if p.name.startswith(".")]
 
 
+def test_a_directory_that_is_not_a_study_is_named_for_what_it_is(study_dir, tmp_path):
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    (prepared / "data.json").write_text("{}")
+    with pytest.raises(FerlabError, match=rf"^{re.escape(str(prepared))}: a prepared data set \(data.json\), not a "
+                                          rf"study; .*ferlab study --data {re.escape(str(prepared))} --out STUDY_DIR$"):
+        write_report(prepared)
+    with pytest.raises(FerlabError, match="a training run \\(config.json\\), not a study"):
+        write_report(study_dir / "trials" / BEST_BY_VAL)
+    with pytest.raises(FerlabError, match="not a study directory \\(no study.json or results.csv\\)"):
+        write_report(tmp_path)
+    study = shutil.copytree(study_dir, tmp_path / "study", ignore=shutil.ignore_patterns("report"))
+    (study / "study.json").unlink()  # a study that lost its metadata: rerunning it rewrites the file
+    with pytest.raises(FerlabError, match="study.json: study metadata not found; rerun the study"):
+        write_report(study)
+    assert not (prepared / "report").exists() and not (study / "report").exists()
+
+
 def test_rewrite_replaces_report_and_refuses_foreign_dirs(report, study_dir, tmp_path):
     study = shutil.copytree(study_dir, tmp_path / "study")
     (study / "report" / "stale.txt").write_text("old")
@@ -289,7 +336,7 @@ def test_rewrite_replaces_report_and_refuses_foreign_dirs(report, study_dir, tmp
     assert (study / "trials" / FAILED / "config.json").is_file()
 
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("FERLAB_CHROMIUM", "/usr/bin/chromium"))  # as tests/test_web.py
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -321,3 +368,41 @@ def test_report_opens_in_chromium_without_console_errors(report):
         finally:
             browser.close()
     assert errors == []
+
+
+def test_seed_statistics_and_a_second_study(tmp_path):
+    """Three seeds: per-pooling t intervals and seed-paired differences with per-seed McNemar p-values, checked
+    against scipy on the trials' own numbers; --compare sets another study's shared configurations beside them."""
+    from scipy.stats import ttest_ind, ttest_rel
+
+    from ferlab.evaluate.significance import mcnemar_exact
+
+    poolings = {"avg": 0.06, "none": -0.04}
+    study = make_study(tmp_path / "a", backbones={"mobilenetv2": BACKBONES["mobilenetv2"]}, poolings=poolings,
+                       seeds=(0, 1, 2))
+    other = make_study(tmp_path / "b", backbones={"mobilenetv2": (0.70, 13.5, 4.0)}, poolings={"avg": 0.06},
+                       seeds=(0, 1, 2))
+    written = write_report(study, compare=other)
+    results = pd.read_csv(study / "results.csv").set_index("trial_id")
+    acc = {p: np.array([results.loc[f"mobilenetv2-{p}-frozen-96px-s{s}", "test_accuracy"] for s in range(3)])
+           for p in poolings}
+    means = pd.read_csv(written["tables/seed_means.csv"]).set_index("pooling")
+    assert means.loc["avg", "mean"] == pytest.approx(acc["avg"].mean())
+    assert means.loc["avg", "std"] == pytest.approx(acc["avg"].std(ddof=1))
+    pair = pd.read_csv(written["tables/seed_differences.csv"]).iloc[0]
+    assert (pair["pooling_a"], pair["pooling_b"]) == ("none", "avg")  # the paper's table order
+    assert pair["mean_difference"] == pytest.approx((acc["none"] - acc["avg"]).mean())
+    assert pair["paired_t_p"] == pytest.approx(ttest_rel(acc["none"], acc["avg"]).pvalue)
+    assert pair["ci_low"] < pair["mean_difference"] < pair["ci_high"] and pair["mdd_80"] > 0
+    y = pd.read_csv(study / "trials/mobilenetv2-avg-frozen-96px-s1/predictions.csv")
+    none = pd.read_csv(study / "trials/mobilenetv2-none-frozen-96px-s1/predictions.csv")
+    seed1 = mcnemar_exact(y["label_id"], none["pred_id"], y["pred_id"])["p_value"]
+    assert float(str(pair["mcnemar_p_per_seed"]).split()[1]) == pytest.approx(seed1, rel=1e-3)
+    compared = pd.read_csv(written["tables/compare.csv"])
+    assert list(compared["pooling"]) == ["avg"]  # "none" did not run in the other study
+    other_acc = pd.read_csv(other / "results.csv")["test_accuracy"].to_numpy()
+    assert compared["difference"].iloc[0] == pytest.approx(acc["avg"].mean() - other_acc.mean())
+    assert compared["welch_p"].iloc[0] == pytest.approx(ttest_ind(acc["avg"], other_acc, equal_var=False).pvalue)
+    md = written["markdown"].read_text()
+    assert "Across seeds: does pooling change accuracy?" in md and "Against fake-study" in md
+    assert "Design sensitivity" in md

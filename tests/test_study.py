@@ -117,6 +117,38 @@ def test_sigkill_mid_trial_then_resume_gives_the_same_results(tmp_path):
     pd.testing.assert_frame_equal(a, b)  # every accuracy, loss and metric identical
 
 
+def test_ctrl_c_says_how_to_resume_and_status_stops_saying_running(tmp_path):
+    """SIGINT (Ctrl-C) mid-trial: one line with the command to rerun, exit 130, the trial marked interrupted in
+    status.json (not running), and the same command then resumes it to the end."""
+    import shlex
+
+    spec = tmp_path / "one.toml"
+    spec.write_text(TINY_SPEC.format(extra="").replace('poolings = ["avg", "max"]', 'poolings = ["avg"]')
+                    .replace("epochs = 4", "epochs = 3"))
+    out = tmp_path / "s"
+    args = ["study", "--spec", str(spec), "--out", str(out), "--no-report"]
+    proc = subprocess.Popen([sys.executable, "-m", "ferlab.cli", *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    run = out / "trials" / "fercnn-avg-finetune-48px-s0"
+    deadline = time.time() + 600
+    while time.time() < deadline and not (run / "checkpoints" / "LATEST").exists():
+        assert proc.poll() is None, "study finished before it could be interrupted"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [f"interrupted; rerun the same command to resume: ferlab {shlex.join(args)}"]
+    assert not (run / "metrics.json").exists()
+    status = json.loads((out / "status.json").read_text())
+    assert status["counts"] == {"pending": 0, "running": 0, "done": 0, "failed": 0, "interrupted": 1}
+    assert status["trials"][0]["state"] == "interrupted"
+
+    resumed = ferlab(*args, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert list(pd.read_csv(run / "history.csv")["epoch"]) == [1, 2, 3]
+    assert json.loads((out / "status.json").read_text())["counts"]["done"] == 1
+
+
 def test_failed_trial_is_recorded_and_the_study_goes_on(tmp_path):
     spec = write_spec(tmp_path / "tiny.toml", extra='[overrides.fercnn.model]\nweights = "missing.weights.h5"')
     spec.write_text(spec.read_text().replace("epochs = 4", "epochs = 1"))
@@ -260,7 +292,7 @@ def test_mixed_precision_trial_and_status_file(tmp_path):
     assert any(layer.dtype_policy.name == "mixed_float16" for layer in model.layers)
     status = json.loads((tmp_path / "s" / "status.json").read_text())
     assert status["study"] == "tiny" and status["executor"] == "local"
-    assert status["counts"] == {"pending": 0, "running": 0, "done": 1, "failed": 0}
+    assert status["counts"] == {"pending": 0, "running": 0, "done": 1, "failed": 0, "interrupted": 0}
     assert status["trials"][0] | {"pid": 0} == {"trial_id": "fercnn-avg-finetune-48px-s0", "state": "done", "epoch": 1,
                                                 "epochs": 1, "host": status["trials"][0]["host"], "pid": 0}
 

@@ -78,13 +78,22 @@ def print_warnings(meta: dict) -> None:
 @app.command("info")
 def data_info(
     target: Annotated[str, typer.Argument(help="A prepared data directory, an image folder, a CSV, or 'synthetic'.")] = "synthetic",
-    montage: Annotated[Optional[Path], typer.Option(help="Where to write the montage PNG (default: DIR/montage.png for a prepared set, montage-<name>.png otherwise).")] = None,
+    montage: Annotated[Optional[Path], typer.Option(help="Write a PNG of samples per class here (a new file). Default: a prepared data set gets DIR/montage.png (ferlab's own folder, rewritten each time); a raw source gets none, so nothing lands in the current directory or in your source.")] = None,
 ) -> None:
-    """Counts per split and class, duplicate and leak statistics, and a montage of samples per class."""
+    """Counts per split and class, duplicate and leak statistics, and a montage of samples per class.
+
+    The montage goes beside a prepared data set (DIR/montage.png), or where --montage says; for a raw
+    source (an image folder, a CSV, 'synthetic') it is written only with --montage PATH.
+    """
     from ferlab.data.info import source_summary, write_montage
 
     path = Path(target)
-    if (path / "data.json").is_file():
+    prepared = (path / "data.json").is_file()
+    if montage is not None and montage.exists() and not (prepared and montage.resolve() == (path / "montage.png").resolve()):
+        raise FerlabError(f"--montage {montage}: already exists; give a new file name (nothing is overwritten)")
+    if montage is not None and not montage.parent.is_dir():
+        raise FerlabError(f"--montage {montage}: folder {montage.parent} not found; create it or give another path")
+    if prepared:
         from ferlab.data.prepare import PreparedData
 
         data = PreparedData(path)
@@ -100,7 +109,9 @@ def data_info(
         summary = source_summary(faces)
         print_source_counts(summary["counts"], f"{summary['name']}: {summary['images']} images")
         print_duplicates(summary["duplicates"])
-        name = "synthetic" if target == "synthetic" else path.name
+        if montage is None:
+            console.print("montage: not written (give --montage PATH for a PNG of samples per class)")
+            return
         out = write_montage(faces.images, list(faces.provenance["origin_label"]),
-                            sorted(set(faces.provenance["origin_label"]) - {""}), montage or Path(f"montage-{name}.png"))
+                            sorted(set(faces.provenance["origin_label"]) - {""}), montage)
     console.print(f"montage: {out}")

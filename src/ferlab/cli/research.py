@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import shlex
+import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 
@@ -34,8 +36,11 @@ def train_cmd(
     cfg = resolve_run_config(read_toml(config), str(config))
     m = cfg.model
     out = out or Path("runs") / f"{m.backbone}-{m.pooling}-{m.mode}-s{cfg.train.seed}"
-    with epoch_bar(f"training {m.backbone}/{m.pooling}", cfg.train.epochs) as on_epoch:
-        metrics = train_run(cfg, out, on_epoch=on_epoch)
+    try:
+        with epoch_bar(f"training {m.backbone}/{m.pooling}", cfg.train.epochs) as on_epoch:
+            metrics = train_run(cfg, out, on_epoch=on_epoch)
+    except KeyboardInterrupt:
+        interrupted()
     print_run(metrics, out)
 
 
@@ -87,9 +92,12 @@ def study_cmd(
     study = study.model_copy(update={"resources": study.resources.model_copy(
         update={k: v for k, v in wanted.items() if v is not None})})
     out = out or Path("studies") / study.name
-    with StudyProgress() as progress:
-        table = run_study(study, out, data_dir=data, retry_failed=retry_failed, only=only, executor=executor,
-                          address=address, max_retries=max_retries, track=track, on_status=progress.update)
+    try:
+        with StudyProgress() as progress:
+            table = run_study(study, out, data_dir=data, retry_failed=retry_failed, only=only, executor=executor,
+                              address=address, max_retries=max_retries, track=track, on_status=progress.update)
+    except KeyboardInterrupt:
+        interrupted()
     print_results(table, out)
     if report:
         from ferlab.report import write_report
@@ -142,6 +150,18 @@ def report_cmd(
 
     paths = write_report(study_dir, compare=compare)
     console.print(f"report: {paths['html']}")
+
+
+def invoked_command() -> str:
+    """This command line as the user can type it again (``ferlab ...``, however it was started)."""
+    return shlex.join(["ferlab", *sys.argv[1:]])
+
+
+def interrupted() -> NoReturn:
+    """Ctrl-C in a resumable command: one line with the command that resumes it, exit code 130 (128 + SIGINT).
+    Printed after the progress bar is gone, so the line stands alone."""
+    print(f"interrupted; rerun the same command to resume: {invoked_command()}", file=sys.stderr)
+    raise typer.Exit(130)
 
 
 @contextlib.contextmanager

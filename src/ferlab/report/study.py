@@ -84,6 +84,8 @@ def load_study(study_dir: str | Path) -> Study:
     root = Path(study_dir)
     if not root.is_dir():
         raise FerlabError(f"{root}: study directory not found; pass the STUDY_DIR the study runner wrote")
+    if not (root / "study.json").exists():  # a directory of another kind: say which, and what to give instead
+        _not_a_study(root)  # returns only for a study that lost its study.json: "rerun the study" below
     meta = _read_json(root / "study.json", "study metadata", RERUN)
     results = _read_results(root / "results.csv")
     trials: dict[str, TrialFiles] = {}
@@ -104,6 +106,20 @@ def load_study(study_dir: str | Path) -> Study:
     if reference is None:
         raise FerlabError(f"{root / 'results.csv'}: no trial has status ok; fix the failures listed there and rerun the study")
     return Study(root, meta, results, trials, reference[1]["label_id"].to_numpy(dtype=np.int64))
+
+
+def _not_a_study(root: Path) -> None:
+    """``ferlab report`` on a prepared data set or a training run: name it as such, not as a broken study."""
+    if (root / "data.json").is_file():
+        raise FerlabError(f"{root}: a prepared data set (data.json), not a study; give the STUDY_DIR that `ferlab study "
+                          f"--out` wrote, or run a study on this data first: ferlab study --data {root} --out STUDY_DIR")
+    if (root / "config.json").is_file():
+        raise FerlabError(f"{root}: a training run (config.json), not a study; its results are in metrics.json "
+                          f"(`ferlab evaluate {root} --data DIR` scores it on other data); give ferlab report the "
+                          f"STUDY_DIR that `ferlab study --out` wrote")
+    if not (root / "results.csv").is_file():  # with results.csv: a study that lost study.json (the caller says so)
+        raise FerlabError(f"{root}: not a study directory (no study.json or results.csv); give the STUDY_DIR that "
+                          f"`ferlab study --out` wrote")
 
 
 def _read_json(path: Path, what: str, fix: str) -> dict:

@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 
 from ferlab.evaluate.metrics import bootstrap_accuracy_ci, mean_std
-from ferlab.evaluate.significance import pairwise_mcnemar
+from ferlab.evaluate.significance import (mcnemar_exact, minimum_detectable_difference, paired_seed_difference,
+                                          pairwise_mcnemar, seed_mean_ci, welch_difference)
 from ferlab.models.pooling import POOLINGS
 from ferlab.report.study import Study
+from ferlab.rundir import CONFIG_COLUMNS
 
 # The paper's model names -> ferlab backbone ids.
 PUBLISHED_NAMES = {"MobileNet_V2": "mobilenetv2", "MobileNetV3_Small": "mobilenetv3small", "NasNetMobile": "nasnetmobile",
@@ -83,8 +85,8 @@ def _join(values: pd.Series) -> str:
 
 
 # ------------------------------------------------------------------------------------------- provenance
-def provenance(study: Study, rows: pd.DataFrame) -> str:
-    """Which data, split, seeds, preprocessing and leakage setting produced the numbers from ``rows``."""
+def data_provenance(study: Study) -> str:
+    """Which data, protocol, split and leakage setting the study used (the same for every one of its trials)."""
     data = study.meta.get("data", {})
     counts = data.get("counts") or {}
     split_counts = "/".join(str(counts.get(k, "?")) for k in ("train", "val", "test"))
@@ -93,10 +95,38 @@ def provenance(study: Study, rows: pd.DataFrame) -> str:
     fingerprint = str(data.get("fingerprint") or "n/a")[:12]
     return (f"Data: {data.get('source', 'n/a')} ({data.get('path', 'n/a')}, fingerprint {fingerprint}), "
             f"protocol {data.get('protocol', 'n/a')}, split '{data.get('split', 'n/a')}' with split seed "
-            f"{data.get('split_seed', 'n/a')} (train/val/test {split_counts} images), {leakage}. "
-            f"Trials: seed(s) {_join(rows['seed'])}; preprocessing {_join(rows['preprocessing'])}; "
+            f"{data.get('split_seed', 'n/a')} (train/val/test {split_counts} images), {leakage}.")
+
+
+def trial_provenance(rows: pd.DataFrame) -> str:
+    """Which seeds, preprocessing, weights, modes, sizes and scopes produced the numbers from ``rows``."""
+    return (f"Trials: seed(s) {_join(rows['seed'])}; preprocessing {_join(rows['preprocessing'])}; "
             f"weights {_join(rows['weights'])}; mode {_join(rows['mode'])}; input {_join(rows['input_size'])} px; "
             f"pooling scope {_join(rows['pooling_scope'])}.")
+
+
+def provenance(study: Study, rows: pd.DataFrame) -> str:
+    """Which data, split, seeds, preprocessing and leakage setting produced the numbers from ``rows``."""
+    return f"{data_provenance(study)} {trial_provenance(rows)}"
+
+
+# The data sources the paper's numbers can stand beside: FER2013 as image folders or as its CSV files.
+FER2013_NAMES = ("fer2013", "icml_face_data")
+
+
+def paper_mismatch(study: Study) -> str | None:
+    """Why the paper's numbers (real FER2013, its five classes) are not comparable with this study's, or None
+    when they are (or when study.json does not say which source it used: nothing to tell then)."""
+    data = study.meta.get("data", {})
+    source, protocol = str(data.get("source") or ""), str(data.get("protocol") or "")
+    if not source:
+        return None
+    on_fer2013 = any(name in source.lower() for name in FER2013_NAMES)
+    if on_fer2013 and protocol in ("paper5", ""):
+        return None
+    what = f"ferlab's synthetic faces ({source})" if source.startswith("synthetic") else source
+    return (f"the paper's numbers are on the real FER2013 under its five classes (paper5), and this study's data is "
+            f"{what}{f' under {protocol}' if protocol else ''}, so the two are not comparable")
 
 
 # ---------------------------------------------------------------------------------------------- summary
@@ -178,8 +208,9 @@ def published_comparison(summary: pd.DataFrame) -> Tables:
 
 
 # ------------------------------------------------------------------------------------------- best trial
-def per_class_table(study: Study) -> Tables:
-    """Table 5 for the best trial (by validation accuracy), beside the paper's Table 5 where classes match."""
+def per_class_table(study: Study, with_paper: bool = True) -> Tables:
+    """Table 5 for the best trial (by validation accuracy), beside the paper's Table 5 where classes match
+    (``with_paper=False``: without the paper's columns, for data they are not comparable with)."""
     test = study.trials[study.best_trial_id].metrics["test"]
     pub = published("published_per_class.csv").assign(key=lambda f: f["class"].str.lower()).set_index("key")
     rows = []
@@ -194,10 +225,14 @@ def per_class_table(study: Study) -> Tables:
     acc_pub = published("published_results.csv").query("model == 'MobileNet_V2' and pooling == 'avg'")["test_accuracy_pct"]
     rows.append({"class": "accuracy", "f1": test["accuracy"], "published_f1": float(acc_pub.iloc[0]) / 100})
     numeric = pd.DataFrame(rows)
+    columns = (("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"), ("support", "Support"),
+               ("published_precision", "Precision (paper)"), ("published_recall", "Recall (paper)"),
+               ("published_f1", "F1 (paper)"))
+    if not with_paper:
+        numeric = numeric.drop(columns=[c for c in numeric.columns if c.startswith("published_")])
+        columns = tuple((col, header) for col, header in columns if not col.startswith("published_"))
     display = pd.DataFrame({"Class": numeric["class"]})
-    for col, header in (("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"), ("support", "Support"),
-                        ("published_precision", "Precision (paper)"), ("published_recall", "Recall (paper)"),
-                        ("published_f1", "F1 (paper)")):
+    for col, header in columns:
         display[header] = [fmt(v, 0 if col == "support" else 4) for v in numeric[col]]
     return display, numeric
 
@@ -234,6 +269,100 @@ def significance_table(study: Study) -> Tables:
                          for a, b in itertools.combinations(poolings, 2)]
     columns = ["model", "pooling_a", "pooling_b", "p_value", "n_seeds", "seed_values"]
     return pd.DataFrame(display_rows), pd.DataFrame(numeric_rows, columns=columns)
+
+
+# ------------------------------------------------------------------------------------ across seeds
+def _seeded_models(study: Study):
+    """(model, its poolings, the seeds all of them finished, trial id by (pooling, seed)) for every model
+    with two or more poolings that share two or more seeds."""
+    for model, group in study.ok.groupby("model", sort=False):
+        poolings = pooling_order(group["pooling"])
+        seeds = sorted(set.intersection(*(set(group.loc[group["pooling"] == p, "seed"]) for p in poolings)))
+        if len(poolings) >= 2 and len(seeds) >= 2:
+            yield model, poolings, seeds, group.set_index(["pooling", "seed"])["trial_id"]
+
+
+def seed_tables(study: Study) -> tuple[Tables, Tables] | None:
+    """Per pooling: test accuracy over seeds (mean, sd, t CI); per pair of poolings: the seed-paired
+    difference with its t CI and p-value, each seed's exact McNemar p-value, and the minimum difference
+    detectable with 80% power at the 5% level from the pair's seed-to-seed spread. None when no model has
+    two poolings with two common seeds (see ``ferlab.evaluate.significance`` for what each test assumes)."""
+    acc = study.ok.set_index("trial_id")["test_accuracy"]
+    per_display, per_numeric, pair_display, pair_numeric = [], [], [], []
+    for model, poolings, seeds, by_key in _seeded_models(study):
+        values = {p: np.array([acc[by_key[(p, s)]] for s in seeds]) for p in poolings}
+        for p in poolings:
+            stats = seed_mean_ci(values[p])
+            per_numeric.append({"model": model, "pooling": p, "n_seeds": stats["n"], "seeds": " ".join(map(str, seeds)),
+                                "mean": stats["mean"], "std": stats["std"], "ci_low": stats["ci_low"],
+                                "ci_high": stats["ci_high"], "per_seed": " ".join(f"{v:.4f}" for v in values[p])})
+            per_display.append({"Model": model, "Pooling": p, "Seeds": fmt_seeds(seeds),
+                                "Test acc (%) mean ± sd": fmt_pm(stats["mean"], stats["std"], scale=100),
+                                "95% CI (t, seeds)": f"{fmt(stats['ci_low'], scale=100)}–{fmt(stats['ci_high'], scale=100)}",
+                                "Per seed (%)": ", ".join(fmt(v, scale=100) for v in values[p])})
+        for a, b in itertools.combinations(poolings, 2):
+            d = paired_seed_difference(values[a], values[b])
+            mcnemar = [mcnemar_exact(study.y_true, *study.pred_matrix([by_key[(a, s)], by_key[(b, s)]]))["p_value"]
+                       for s in seeds]
+            pair_numeric.append({"model": model, "pooling_a": a, "pooling_b": b, "n_seeds": d["n"],
+                                 "mean_difference": d["mean"], "ci_low": d["ci_low"], "ci_high": d["ci_high"],
+                                 "paired_t_p": d["p_value"], "std_difference": d["std"], "mdd_80": d["mdd"],
+                                 "mcnemar_p_per_seed": " ".join(f"{p:.4g}" for p in mcnemar)})
+            pair_display.append({"Model": model, "A − B": f"{a} − {b}",
+                                 "Difference (points)": fmt(d["mean"], scale=100, sign=True),
+                                 "95% CI (paired t)": f"{fmt(d['ci_low'], scale=100, sign=True)} to "
+                                                      f"{fmt(d['ci_high'], scale=100, sign=True)}",
+                                 "p (paired t)": fmt_p(d["p_value"]),
+                                 "McNemar p per seed": ", ".join(fmt_p(p) for p in mcnemar),
+                                 "Detectable (points)": fmt(d["mdd"], scale=100)})
+    if not per_numeric:
+        return None
+    return ((pd.DataFrame(per_display), pd.DataFrame(per_numeric)),
+            (pd.DataFrame(pair_display), pd.DataFrame(pair_numeric)))
+
+
+def design_sensitivity(study: Study) -> dict | None:
+    """The smallest pooling difference the design detects (80% power, 5% level, paired over n seeds), from
+    the seed-to-seed standard deviation pooled over every pooling of every model: for a paired difference of
+    two poolings with independent seed noise, sd_diff = sqrt(2) * sd_seed."""
+    acc = study.ok.set_index("trial_id")["test_accuracy"]
+    variances, dof, n = [], 0, None
+    for _, poolings, seeds, by_key in _seeded_models(study):
+        for p in poolings:
+            values = np.array([acc[by_key[(p, s)]] for s in seeds])
+            variances.append(values.var(ddof=1) * (len(values) - 1))
+            dof += len(values) - 1
+        n = len(seeds) if n is None else min(n, len(seeds))
+    if not dof:
+        return None
+    sd_seed = float(np.sqrt(sum(variances) / dof))
+    return {"sd_seed": sd_seed, "n_seeds": n, "mdd": minimum_detectable_difference(np.sqrt(2) * sd_seed, n)}
+
+
+def compare_studies(study: Study, other: Study, other_name: str) -> Tables | None:
+    """Configurations present in both studies: this study's seed-mean test accuracy minus the other's, with
+    Welch's t interval over their seeds (the two studies' test faces differ, so nothing pairs)."""
+    keys = list(CONFIG_COLUMNS)
+    mine = study.ok.assign(**{k: study.ok[k].astype(str) for k in keys})
+    theirs = other.ok.assign(**{k: other.ok[k].astype(str) for k in keys})
+    display, numeric = [], []
+    for key, group in mine.groupby(keys, sort=False):
+        match = theirs[(theirs[keys] == pd.Series(key, index=keys)).all(axis=1)]
+        if match.empty:
+            continue
+        a, b = group["test_accuracy"].to_numpy(float), match["test_accuracy"].to_numpy(float)
+        d = welch_difference(a, b)
+        row = dict(zip(keys, key, strict=True))
+        numeric.append({**row, "n_this": d["n_a"], "n_other": d["n_b"], "mean_this": a.mean(), "mean_other": b.mean(),
+                        "difference": d["mean"], "ci_low": d["ci_low"], "ci_high": d["ci_high"], "welch_p": d["p_value"]})
+        display.append({"Model": str(group["model"].iloc[0]), "Pooling": row["pooling"],
+                        "This study (%)": fmt_pm(*mean_std(a), scale=100), f"{other_name} (%)": fmt_pm(*mean_std(b), scale=100),
+                        "Difference (points)": fmt(d["mean"], scale=100, sign=True),
+                        "95% CI (Welch)": f"{fmt(d['ci_low'], scale=100, sign=True)} to {fmt(d['ci_high'], scale=100, sign=True)}",
+                        "p (Welch)": fmt_p(d["p_value"]), "Seeds": f"{d['n_a']} / {d['n_b']}"})
+    if not numeric:
+        return None
+    return pd.DataFrame(display), pd.DataFrame(numeric)
 
 
 # ---------------------------------------------------------------------------------------------- others

@@ -35,6 +35,7 @@ from ferlab.study.executors import EXECUTORS, TrialJob
 from ferlab.study.spec import StudySpec, Trial, expand_trials
 from ferlab.study.status import StudyStatus
 from ferlab.study.tracking import make_tracker
+from ferlab.train.config import recorded_config
 
 
 def study_data(spec: StudySpec, out: Path, data_dir: str | os.PathLike | None) -> PreparedData:
@@ -128,7 +129,12 @@ def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.Pat
 
         job = TrialJob(out=str(out.resolve()), data_path=str(data.path.resolve()),
                        use_feature_cache=use_feature_cache, session=session)
-        runner.run(pending, job, status, on_finished)
+        try:
+            runner.run(pending, job, status, on_finished)
+        except KeyboardInterrupt:  # Ctrl-C: status.json must not go on saying the stopped trials run
+            status.interrupted()
+            status.write()
+            raise
         if tracker is not None:  # trials finished by an earlier driver that was stopped before logging them
             for trial in selected:
                 tracker.log_trial(RunDir(out / "trials" / trial.trial_id), trial.trial_id)
@@ -167,7 +173,7 @@ def write_gitignore(out: Path) -> None:
 def check_recorded_config(run: RunDir, trial: Trial) -> None:
     """A finished trial is reused only if its config.json is the spec's config for it. The data path is left
     out: study.json already ties the study to its data by fingerprint, and the path is where a clone put it."""
-    recorded = run.config()
+    recorded = recorded_config(run.config())
     expected = trial.config.model_dump(mode="json")
     diff = _first_difference({k: v for k, v in recorded.items() if k != "data"},
                              {k: v for k, v in expected.items() if k != "data"})

@@ -4,9 +4,12 @@ The driver owns it and rewrites ``STUDY_DIR/status.json`` atomically whenever it
 (or a second terminal) can follow a study that runs on a cluster::
 
     {"study": "quickstart", "executor": "ray", "updated": "2026-12-03T12:00:00+00:00",
-     "counts": {"pending": 1, "running": 2, "done": 2, "failed": 0},
+     "counts": {"pending": 1, "running": 2, "done": 2, "failed": 0, "interrupted": 0},
      "trials": [{"trial_id": "...", "state": "running", "epoch": 3, "epochs": 5,
                  "host": "node-2", "pid": 4242, "attempt": 1}, ...]}
+
+A study stopped by Ctrl-C marks its running trials ``interrupted`` (they resume from their last epoch
+when the same command runs again; until then nothing runs them).
 
 Workers never write it: a running trial's epoch is its own ``history.csv`` (rewritten after every epoch)
 and its host and attempt are its ``worker.json``, both read here from the shared study directory.
@@ -21,7 +24,7 @@ from pathlib import Path
 from ferlab.io import atomic_write_json, read_json
 from ferlab.rundir import RunDir
 
-STATES = ("pending", "running", "done", "failed")
+STATES = ("pending", "running", "done", "failed", "interrupted")
 
 
 class StudyStatus:
@@ -55,6 +58,19 @@ class StudyStatus:
         record["epoch"] = int(metrics.get("epochs_run") or record["epoch"])
         if record["state"] == "failed":
             record["reason"] = metrics.get("reason", "")
+
+    def interrupted(self) -> None:
+        """The driver was stopped (Ctrl-C): its running trials no longer run. One that finished just before is
+        recorded as such; the others are ``interrupted`` at their last finished epoch, where a rerun resumes."""
+        for trial_id, record in self.trials.items():
+            if record["state"] != "running":
+                continue
+            run = RunDir(self.out / "trials" / trial_id)
+            finished = run.finished()
+            if finished is not None:
+                self.finished(trial_id, finished)
+            else:
+                record.update(state="interrupted", epoch=_epochs_done(run))
 
     def poll(self) -> None:
         """Read the workers' progress from the study directory (trials running elsewhere)."""
