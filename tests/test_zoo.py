@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -139,7 +140,56 @@ def built_tiny(tmp_path_factory):
                                out=root / "out", latency_runs=3, on_stage=stages.append)
              for name in ("tiny", "tiny5", "tinyens")}
     print("stages:", stages)
+    # A student of the built model: distillation from a model file (a zoo name works alike).
+    (root / "specs" / "tinyd.toml").write_text(TINY.format(name="tinyd").replace(
+        "[run.train]", f"[run.train.distill]\nteacher = \"{root / 'out' / 'tiny' / 'model.tflite'}\"\n"
+        f"weight = 0.7\ntemperature = 2.0\n[run.train]"))
+    cards["tinyd"] = build_model(root / "specs" / "tinyd.toml", source="synthetic", work=root / "work",
+                                 out=root / "out", latency_runs=3)
     return root, cards
+
+
+@pytest.mark.slow
+def test_a_distilled_model_records_its_teacher_and_caches_its_probabilities(built_tiny):
+    from ferlab.data.prepare import PreparedData
+    from ferlab.deploy.formats import load_classifier
+    from ferlab.zoo.build import teacher_probabilities
+
+    root, cards = built_tiny
+    record = cards["tinyd"]["distillation"]
+    teacher = root / "out" / "tiny" / "model.tflite"
+    assert record["teacher"] == str(teacher) and (record["weight"], record["temperature"]) == (0.7, 2.0)
+    assert record["file_sha256"] == hashlib.sha256(teacher.read_bytes()).hexdigest()
+    data = PreparedData(root / "work" / "data" / "fer7-stratified-s0")
+    cached = list((root / "work" / "teachers").glob("*.npy"))
+    assert len(cached) == 1
+    probs, again = teacher_probabilities(str(teacher), data, root / "work", stage=pytest.fail)  # cached: no stage
+    assert again == {k: v for k, v in record.items() if k not in ("weight", "temperature")}
+    x, _ = data.arrays("train")
+    np.testing.assert_allclose(probs[:20], load_classifier(teacher).predict(x[:20]), atol=1e-6)
+    config = json.loads((root / "work" / "runs" / "tinyd" / "config.json").read_text())
+    assert config["train"]["distill"] == {"teacher": str(teacher), "weight": 0.7, "temperature": 2.0}
+
+
+def test_distillation_targets_mix_the_softened_teacher_with_the_label():
+    from ferlab.errors import FerlabError
+    from ferlab.train.config import DistillConfig, TrainConfig
+    from ferlab.train.loop import soften, training_targets
+
+    class Data:  # the two things training_targets reads of a prepared data set
+        classes = ("a", "b", "c")
+
+        def arrays(self, split):
+            return np.zeros((2, 48, 48, 1), np.uint8), np.array([0, 2])
+
+    teacher = np.array([[0.8, 0.15, 0.05], [0.1, 0.1, 0.8]], np.float32)
+    cfg = TrainConfig(distill=DistillConfig(teacher="t", weight=0.25, temperature=2.0))
+    soft = soften(teacher, 2.0)
+    np.testing.assert_allclose(soft[0], np.sqrt(teacher[0]) / np.sqrt(teacher[0]).sum(), rtol=1e-5)  # T=2: sqrt
+    np.testing.assert_allclose(training_targets(cfg, Data(), teacher),
+                               0.25 * soft + 0.75 * np.eye(3)[[0, 2]], rtol=1e-5)
+    with pytest.raises(FerlabError, match="train.distill: teacher 't' needs its probabilities"):
+        training_targets(cfg, Data())
 
 
 @pytest.mark.slow
@@ -300,7 +350,8 @@ def test_a_file_a_model_does_not_ship_is_one_clear_error(tmp_path):
     spec_file.write_text(TINY.format(name="lean").replace('role = "fast"', 'role = "fast"\nfiles = ["litert-int8"]'))
     entry = ZooModel(read_spec(spec_file), spec_file, tmp_path / "lean")
     assert entry.file("litert-int8") == tmp_path / "lean" / "model-int8.tflite"
-    with pytest.raises(FerlabError, match="ships litert-int8 only .*ferlab models build lean"):
+    with pytest.raises(FerlabError, match="ships litert-int8 only .*ferlab models build my-zoo/lean.toml --source "
+                                          "path/to/fer2013 .*--out my-zoo"):
         entry.file("onnx")
     entry.folder.mkdir()
     for name in ("card.json", "model-int8.tflite"):
@@ -459,7 +510,43 @@ def test_models_commands_list_show_path_and_export(tmp_path):
     assert_one_line_error(result, "ships litert --quantize none, litert --quantize int8, onnx --quantize none")
     result = subprocess.run([sys.executable, "-m", "ferlab.cli", "models", "show", "nope"],
                             check=False, capture_output=True, text=True, timeout=120)
-    assert_one_line_error(result, "unknown zoo model 'nope'")
+    # The argument is NAME (not --model), and the names there are follow.
+    assert_one_line_error(result, f"NAME nope: not a zoo model; choose {MODELS.choices()}")
+    result = subprocess.run([sys.executable, "-m", "ferlab.cli", "export", "nope"],
+                            check=False, capture_output=True, text=True, timeout=120)
+    assert_one_line_error(result, "MODEL_OR_RUN nope: no such run directory and not a zoo model", MODELS.choices())
+
+
+def test_export_help_names_zoo_models_and_runs():
+    assert "Export a zoo model (by name) or a trained run's model" in invoke("--help").output
+
+
+def test_a_file_the_zoo_does_not_ship_names_a_build_that_runs(tmp_path, monkeypatch):
+    """`ferlab export NAME --quantize fp16` says how to build that file; followed to the letter, its command
+    parses (no missing option) and builds a copy of the spec that lists the file, into a folder of one's own."""
+    import re
+    import shlex
+
+    import ferlab.zoo.build as zoo_build
+    from ferlab.zoo import export_zoo_file, read_spec
+
+    entry = default_model()
+    assert "litert-fp16" not in entry.spec.files
+    with pytest.raises(FerlabError) as err:
+        export_zoo_file(entry.name, None, "fp16", tmp_path / "x.tflite")
+    found = re.search(r"copy (\S+) to (\S+), set (files = \[[^]]*\]) at its top, then run `([^`]+)`$", str(err.value))
+    assert found, str(err.value)
+    spec_file, copy, files, command = found.groups()
+    assert Path(spec_file) == entry.spec_file and "--source path/to/fer2013" in command
+    monkeypatch.chdir(tmp_path)
+    Path(copy).parent.mkdir()
+    Path(copy).write_text(files + "\n" + entry.spec_file.read_text())
+    calls = []
+    monkeypatch.setattr(zoo_build, "build_model", lambda name, **kw: calls.append((name, kw)) or entry.card())
+    invoke(*shlex.split(command)[1:])
+    (name, kw), = calls
+    assert read_spec(name).files == [*entry.spec.files, "litert-fp16"]
+    assert kw["source"] == "path/to/fer2013" and Path(kw["out"]) == Path(copy).parent  # not the installed zoo
 
 
 @pytest.mark.slow

@@ -8,11 +8,19 @@ from typing import Annotated
 import typer
 
 from ferlab.cli.common import console, out_console, progress_bar
+from ferlab.errors import FerlabError
 from ferlab.zoo import MODELS, MODELS_DIR, ZOO_FILES, get_model
 
 app = typer.Typer(help="ferlab's pretrained models: list, show a card, locate files, build from a spec.",
                   no_args_is_help=True, rich_markup_mode=None)
 NameArgument = Annotated[str, typer.Argument(help=f"A zoo model: {MODELS.choices()}.", show_default=False)]
+
+
+def zoo_model(name: str):
+    """The zoo model NAME (the argument: the registry's own error speaks of --model)."""
+    if name not in MODELS:
+        raise FerlabError(f"NAME {name}: not a zoo model; choose {MODELS.choices()} (ferlab models list)")
+    return get_model(name)
 
 
 @app.command("list")
@@ -24,7 +32,7 @@ def models_list() -> None:
     for entry in MODELS:
         if not entry.built:
             table.add_row(entry.name, entry.spec.role, "", "", "", "", "",
-                          f"not built: ferlab models build {entry.name} --source FER2013")
+                          f"not built: {entry.build_command()}")
             continue
         card = entry.card()
         lo, hi = card["test"]["accuracy_ci95"]
@@ -39,7 +47,7 @@ def models_list() -> None:
 @app.command("show")
 def models_show(name: NameArgument) -> None:
     """A model's card (Markdown): data, recipe, test results, calibration, latency, licence."""
-    entry = get_model(name)
+    entry = zoo_model(name)
     entry.require_built()
     typer.echo((entry.folder / "card.md").read_text())
 
@@ -50,7 +58,7 @@ def models_path(
     kind: Annotated[str, typer.Option("--file", help=f"Which file: card, {', '.join(ZOO_FILES)}, or default.")] = "default",
 ) -> None:
     """The path of a model's file inside the installed package (for other tools or apps)."""
-    entry = get_model(name)
+    entry = zoo_model(name)
     entry.require_built()
     if kind == "card":
         path = entry.folder / "card.md"
@@ -69,6 +77,7 @@ def models_build(
     out: Annotated[Path | None, typer.Option(help="Where the model's folder goes (default: the installed package's zoo).")] = None,
     weights: Annotated[str | None, typer.Option(help="ImageNet weights as a .weights.h5 file of the backbone (offline; default: the spec's).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the model's existing folder.")] = False,
+    ferplus: Annotated[Path | None, typer.Option(help="FER+'s votes, for models that learn FER+ labels: fer2013_jpg_to_ferplus.csv (image folders) or fer2013new.csv (fer2013.csv).")] = None,
 ) -> None:
     """Prepare, train (or derive), calibrate, export and evaluate one zoo model, and write its card."""
     from ferlab.zoo.build import build_model, spec_for
@@ -77,7 +86,7 @@ def models_build(
     epochs = (spec.run or {}).get("train", {}).get("epochs")
     with progress_bar(f"building {spec.name}") as progress:
         card = build_model(name, source=source, work=work, out=out, weights=weights, overwrite=overwrite,
-                           on_stage=lambda text: console.print(text),
+                           ferplus=ferplus, on_stage=lambda text: console.print(text),
                            on_epoch=(lambda row: progress(row["epoch"], epochs)) if epochs else None)
     lo, hi = card["test"]["accuracy_ci95"]
     console.print(f"{card['name']}: test accuracy {card['test']['accuracy']:.2%} [{lo:.2%}, {hi:.2%}], "

@@ -65,6 +65,16 @@ class ZooData(BaseModel):
     seed: int = 0
     val_fraction: float = Field(0.1, gt=0, lt=0.5)
     licence: str = FER2013_LICENCE  # the training data's terms, printed in the card
+    # FER+: relabel with the ten annotators' votes (``ferlab models build --ferplus FILE``); the majority label
+    # is what is scored, the votes what a ``targets = "distribution"`` recipe fits.
+    labels: Literal["original", "ferplus"] = "original"
+    test_part: Literal["both", "public", "private"] = "both"  # FER+'s test set is FER2013's PrivateTest
+
+    def record(self) -> dict:
+        """The card's copy of this table. Fields added after the first models were built are left out at their
+        defaults, so a model built before them rebuilds to the same card."""
+        later = {"labels": "original", "test_part": "both"}
+        return {k: v for k, v in self.model_dump().items() if not (k in later and v == later[k])}
 
 
 class ZooDerive(BaseModel):
@@ -142,9 +152,26 @@ class ZooModel:
             raise FerlabError(f"--backend: zoo files are {', '.join(ZOO_FILES)}; got {kind!r}")
         if kind not in self.spec.files:
             raise FerlabError(f"--backend {kind}: zoo model {self.name} ships {', '.join(self.spec.files)} only (to keep "
-                              f"the package small); choose one of those, or make the {kind} file with `ferlab models "
-                              f"build {self.name} --source path/to/fer2013 --out DIR`")
+                              f"the package small); choose one of those, or {self.build_hint(kind)}")
         return self.folder / ZOO_FILES[kind]
+
+    def build_hint(self, kind: str) -> str:
+        """How to make a file kind the zoo does not ship: build a copy of the spec that lists it into a folder
+        of one's own (the installed zoo is left alone), with the options the card's command used."""
+        rest = "--source path/to/fer2013 --work zoo-work"
+        prefix = f"ferlab models build {self.name} "
+        if self.built and str(self.card().get("command", "")).startswith(prefix):
+            rest = self.card()["command"][len(prefix):]  # --ferplus, --weights: whatever the build needed
+        files = "[" + ", ".join(f'"{k}"' for k in (*self.spec.files, kind)) + "]"
+        return (f"build it: copy {self.spec_file} to my-zoo/{self.name}.toml, set files = {files} at its top, then run "
+                f"`ferlab models build my-zoo/{self.name}.toml {rest} --out my-zoo`")
+
+    def build_command(self) -> str:
+        """The command that builds this model from its spec (what its card records)."""
+        data = self.spec.data
+        if data is None and self.spec.derive is not None and self.spec.derive.parent in MODELS:
+            data = MODELS.get(self.spec.derive.parent).spec.data
+        return build_command(self.name, labels=data.labels if data is not None else "original")
 
     def card(self) -> dict:
         self.require_built()
@@ -153,7 +180,7 @@ class ZooModel:
     def require_built(self) -> None:
         if not self.built:
             raise FerlabError(f"--model {self.name}: this zoo model is not built in this installation; build it with "
-                              f"`ferlab models build {self.name} --source path/to/fer2013` or choose one of "
+                              f"`{self.build_command()}` or choose one of "
                               f"{', '.join(m.name for m in built_models()) or '(none built)'}")
 
     def model_file(self, backend: str = "auto") -> Path:
@@ -171,6 +198,13 @@ class ZooModel:
             if of_runtime:
                 return self.file(of_runtime[0])
         return self.file(backend)
+
+
+def build_command(name: str, *, labels: str = "original", weights: str | None = None) -> str:
+    """``ferlab models build NAME`` with the options its data needs (``--ferplus`` for FER+ labels)."""
+    extra = f" --weights {Path(weights).name}" if weights else ""
+    extra += " --ferplus path/to/fer2013_jpg_to_ferplus.csv" if labels == "ferplus" else ""
+    return f"ferlab models build {name} --source path/to/fer2013 --work zoo-work{extra}"
 
 
 def _package_dir(*parts: str) -> Path:
@@ -261,8 +295,13 @@ def export_zoo_file(name: str, fmt: str | None, quantize: str, out: str | os.Pat
     kind = {export: kind for kind, export in FILE_EXPORTS.items()}.get((fmt.lower(), quantize))
     if kind is None or kind not in entry.spec.files:
         shipped = ", ".join(f"{FILE_EXPORTS[k][0]} --quantize {FILE_EXPORTS[k][1]}" for k in entry.spec.files)
-        raise FerlabError(f"--format {fmt} --quantize {quantize}: zoo model {name} ships {shipped}; for another, "
-                          f"rebuild it (ferlab models build {name} --out DIR) and export its run")
+        if kind is None:  # not a file any zoo model is built as: only a run of one's own exports it
+            zoo = ", ".join(f"{f} --quantize {q}" for f, q in FILE_EXPORTS.values())
+            raise FerlabError(f"--format {fmt} --quantize {quantize}: zoo model {name} ships {shipped}, and zoo models "
+                              f"are built as {zoo} only; choose one of those, or export a run you trained: "
+                              f"`ferlab export RUN_DIR --format {fmt} --quantize {quantize}`")
+        raise FerlabError(f"--format {fmt} --quantize {quantize}: zoo model {name} ships {shipped}; to get {kind}, "
+                          f"{entry.build_hint(kind)}")
     source = entry.file(kind)
     out = Path(out) if out is not None else Path(source.name.replace("model", name, 1))
     if out.suffix.lower() != source.suffix:
@@ -277,5 +316,5 @@ def export_zoo_file(name: str, fmt: str | None, quantize: str, out: str | os.Pat
     return out
 
 
-__all__ = ["FILE_EXPORTS", "MODELS", "ZOO_FILES", "ZooEnsemble", "ZooModel", "ZooSpec", "built_models", "default_model", "export_zoo_file", "get_model",
+__all__ = ["FILE_EXPORTS", "MODELS", "ZOO_FILES", "ZooEnsemble", "ZooModel", "ZooSpec", "build_command", "built_models", "default_model", "export_zoo_file", "get_model",
            "list_models", "read_spec", "resolve_model"]

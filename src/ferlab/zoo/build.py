@@ -52,7 +52,8 @@ from ferlab.evaluate.tta import mirrored
 from ferlab.face import FACE_SHAPE
 from ferlab.io import atomic_dir, atomic_write_json, atomic_write_text
 from ferlab.rundir import RunDir
-from ferlab.zoo import CARD_JSON, CARD_MD, FILE_EXPORTS, MEMBERS_DIR, MODELS, MODELS_DIR, ZOO_FILES, ZooSpec, read_spec
+from ferlab.zoo import (CARD_JSON, CARD_MD, FILE_EXPORTS, MEMBERS_DIR, MODELS, MODELS_DIR, ZOO_FILES, ZooSpec,
+                        build_command, read_spec)
 from ferlab.zoo.card import render_card
 REPRESENTATIVE_FACES = 300  # int8 calibration faces, drawn from the training split
 
@@ -78,14 +79,19 @@ def spec_for(name_or_file: str | os.PathLike, beside: Path | None = None) -> tup
 
 def data_dir(work: Path, spec: ZooSpec) -> Path:
     d = spec.data
-    return work / "data" / f"{d.protocol}-{d.split}-s{d.seed}"
+    labels = "" if d.labels == "original" else f"-{d.labels}"
+    test_part = "" if d.test_part == "both" else f"-{d.test_part}test"
+    return work / "data" / f"{d.protocol}-{d.split}-s{d.seed}{labels}{test_part}"
 
 
 def run_dir(work: Path, name: str) -> Path:
     return work / "runs" / name
 
 
-def _prepared(spec: ZooSpec, source: str, work: Path, stage) -> PreparedData:
+def _prepared(spec: ZooSpec, source: str, work: Path, stage, ferplus: str | None = None) -> PreparedData:
+    if spec.data.labels == "ferplus" and not ferplus:
+        raise FerlabError(f"zoo model {spec.name} learns FER+ labels: pass --ferplus with FER+'s "
+                          f"fer2013_jpg_to_ferplus.csv (for FER2013's image folders) or fer2013new.csv (for fer2013.csv)")
     target = data_dir(work, spec)
     if (target / "data.json").is_file():
         prepared = PreparedData(target)
@@ -95,8 +101,10 @@ def _prepared(spec: ZooSpec, source: str, work: Path, stage) -> PreparedData:
                               f"use another --work or the same --source")
         return prepared
     stage(f"preparing {spec.data.protocol} data from {source}")
-    cfg = PrepareConfig(source=source, protocol=spec.data.protocol,
-                        split={"kind": spec.data.split, "seed": spec.data.seed, "val_fraction": spec.data.val_fraction})
+    cfg = PrepareConfig(source=source, protocol=spec.data.protocol, labels=spec.data.labels,
+                        ferplus=ferplus if spec.data.labels == "ferplus" else None,
+                        split={"kind": spec.data.split, "seed": spec.data.seed, "val_fraction": spec.data.val_fraction,
+                               "test_part": spec.data.test_part})
     return prepare(cfg, target)
 
 
@@ -118,7 +126,42 @@ def trained_members(spec: ZooSpec, spec_file: Path) -> list[ZooSpec]:
     return members
 
 
-def _train(spec: ZooSpec, prepared: PreparedData, work: Path, weights: str | None, on_epoch) -> Path:
+def teacher_probabilities(teacher: str, prepared: PreparedData, work: Path, stage) -> tuple[np.ndarray, dict]:
+    """A distillation teacher's probabilities on the training faces, computed once and cached in
+    ``work/teachers/`` under the teacher file's and the data's fingerprints; returns them and their record
+    for the card (which teacher, the file's and the probabilities' SHA-256)."""
+    import hashlib
+
+    from ferlab.deploy.formats import load_classifier
+    from ferlab.zoo import resolve_model
+
+    model_file = resolve_model(teacher)
+    file_sha = hashlib.sha256(model_file.read_bytes()).hexdigest()
+    cache = work / "teachers" / f"{Path(teacher).name}-{file_sha[:12]}-{prepared.fingerprint}.npy"
+    x, _ = prepared.arrays("train")
+    if cache.is_file():
+        probs = np.load(cache, allow_pickle=False)
+    else:
+        stage(f"computing the teacher {teacher}'s probabilities on {len(x)} training faces (once; cached)")
+        clf = load_classifier(model_file)
+        if list(clf.classes) != list(prepared.classes):
+            raise FerlabError(f"train.distill: teacher {teacher} answers {', '.join(clf.classes)}, not the data's "
+                              f"{', '.join(prepared.classes)}; choose a teacher of the same protocol")
+        probs = predict_chunked(clf.predict, x).astype(np.float32)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + ".tmp.npy")
+        np.save(tmp, probs, allow_pickle=False)
+        os.replace(tmp, cache)
+    record = {"teacher": teacher, "file": model_file.name, "file_sha256": file_sha,
+              "train_faces": len(x), "probabilities_sha256": hashlib.sha256(probs.tobytes()).hexdigest(),
+              "teacher_train_accuracy": float((probs.argmax(1) == prepared.arrays("train")[1]).mean())}
+    return probs, record
+
+
+def _train(spec: ZooSpec, prepared: PreparedData, work: Path, weights: str | None, on_epoch,
+           stage=lambda _text: None) -> tuple[Path, dict | None]:
+    """Train (or resume) a spec's network; returns its run directory and, for a distilled recipe, the teacher's
+    record."""
     from ferlab.train.config import resolve_run_config
     from ferlab.train.run import train_run
 
@@ -128,11 +171,15 @@ def _train(spec: ZooSpec, prepared: PreparedData, work: Path, weights: str | Non
         raw["model"]["weights"] = str(Path(weights).resolve())
     cfg = resolve_run_config(raw, f"zoo spec {spec.name} [run]")
     run = run_dir(work, spec.name)
-    metrics = train_run(cfg, run, data=prepared, on_epoch=on_epoch)
+    teacher_probs, teacher = None, None
+    if cfg.train.distill is not None:
+        teacher_probs, teacher = teacher_probabilities(cfg.train.distill.teacher, prepared, work, stage)
+        teacher.update(weight=cfg.train.distill.weight, temperature=cfg.train.distill.temperature)
+    metrics = train_run(cfg, run, data=prepared, on_epoch=on_epoch, teacher_probs=teacher_probs)
     if metrics.get("status") == "failed":
         raise FerlabError(f"{run}: training failed ({metrics.get('reason', 'see metrics.json')}); "
                           f"fix the spec's recipe and rerun with another --work")
-    return run
+    return run, teacher
 
 
 def fold_temperature(model, temperature: float):
@@ -219,6 +266,7 @@ def _keras_predict(model, x: np.ndarray) -> np.ndarray:
 
 def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.PathLike,
                 out: str | os.PathLike | None = None, weights: str | None = None, overwrite: bool = False,
+                ferplus: str | os.PathLike | None = None,
                 on_stage: Callable[[str], None] | None = None, on_epoch: Callable[[dict], None] | None = None,
                 latency_runs: int = 50) -> dict:
     """Build one zoo model into ``out/NAME`` (default: the installed package's zoo) and return its card."""
@@ -248,21 +296,24 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
                               f"not a derived one")
     members = trained_members(trained_spec, trained_file)
     data_spec = members[0].data
-    prepared = _prepared(members[0], source, work, stage)
-    runs = []
+    prepared = _prepared(members[0], source, work, stage, str(ferplus) if ferplus is not None else None)
+    runs, teachers = [], {}
     for member in members:
         stage(f"training (or resuming) {member.name}")
-        runs.append(RunDir(_train(member, prepared, work, weights, on_epoch)))
+        run, teacher = _train(member, prepared, work, weights, on_epoch, stage)
+        runs.append(RunDir(run))
+        if teacher is not None:
+            teachers[member.name] = teacher
     models = [load_model(run.model_file) for run in runs]
     trained = ({"run": trained_spec.run} if trained_spec.run is not None
                else {"ensemble": {m.name: m.run for m in members}})
     if spec.derive is None:
         classes, groups = list(prepared.classes), None
-        recipe = {**trained, "data": data_spec.model_dump()}
+        recipe = {**trained, "data": data_spec.record()}
     else:
         classes, groups = merge_groups(list(prepared.classes), spec.derive.protocol)
         recipe = {"derive": spec.derive.model_dump(), **{f"parent_{k}": v for k, v in trained.items()},
-                  "data": data_spec.model_dump(), "groups": {c: [prepared.classes[i] for i in g]
+                  "data": data_spec.record(), "groups": {c: [prepared.classes[i] for i in g]
                                                              for c, g in zip(classes, groups)}}
 
     def faces(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -347,6 +398,7 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
                      "dropped": {k: v for k, v in prepared.meta.get("dropped", {}).items() if v},
                      "licence": data_spec.licence},
             "recipe": recipe,
+            **({"distillation": teachers if len(members) > 1 else teachers[members[0].name]} if teachers else {}),
             "validation": validation,
             "selection": {**(_selection(member_metrics[members[0].name]) if len(members) == 1 else
                              {"members": {name: _selection(m) for name, m in member_metrics.items()}}),
@@ -369,7 +421,7 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
                          {"members": {name: _architecture(m) for name, m in member_metrics.items()}}),
                       "params": int(shipped.count_params()),
                       "flops": _total([m.get("model", {}).get("flops") for m in member_metrics.values()])},
-            "command": _command(spec, spec_file, weights),
+            "command": _command(spec, spec_file, weights, data_spec.labels),
             "spec": spec_file.read_text() if spec_file.is_file() else "",
             "built": {"ferlab_version": __version__, "keras_version": version("keras"),
                       "machine": machine_description(), "python": platform.python_version(),
@@ -403,7 +455,6 @@ def merge_probabilities(probs: np.ndarray, groups: list[list[int]]) -> np.ndarra
     return merged / np.maximum(merged.sum(1, keepdims=True), 1e-12)
 
 
-def _command(spec: ZooSpec, spec_file: Path, weights: str | None) -> str:
+def _command(spec: ZooSpec, spec_file: Path, weights: str | None, labels: str = "original") -> str:
     name = spec.name if spec.name in MODELS and MODELS.get(spec.name).spec_file == spec_file else str(spec_file)
-    extra = f" --weights {Path(weights).name}" if weights else ""
-    return f"ferlab models build {name} --source path/to/fer2013 --work zoo-work{extra}"
+    return build_command(name, labels=labels, weights=weights)

@@ -75,6 +75,15 @@ def render_card(card: dict) -> str:
     else:
         recipe = (f"{model.get('backbone')} with {model.get('pooling')} pooling at {model.get('input_size')} px, "
                   f"{model['params']:,} parameters{flops}. Selection: {sel['rule']} ({kept(sel)}).")
+    teachers = card.get("distillation")
+    if teachers:
+        teachers = teachers if "teacher" not in teachers else {card["name"]: teachers}
+        recipe += " " + " ".join(
+            f"{'' if len(teachers) == 1 else name + ': '}distilled from {t['teacher']} ({t['file']}, SHA-256 "
+            f"{t['file_sha256'][:12]}): the target was {t['weight']:g} x its probabilities softened at temperature "
+            f"{t['temperature']:g} plus {1 - t['weight']:g} x its own target (the label, or the vote distribution), the teacher's probabilities "
+            f"computed once on the {t['train_faces']:,} training faces (SHA-256 {t['probabilities_sha256'][:12]}; "
+            f"it gets {_pct(t['teacher_train_accuracy'])} of them right)." for name, t in teachers.items())
     built = card["built"]
     provenance = (f"Built with ferlab {built['ferlab_version']}, Keras {built['keras_version']}, Python "
                   f"{built['python']} on {built['machine']}, {built['date']}; latencies are from that machine.")
