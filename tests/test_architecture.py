@@ -43,19 +43,19 @@ def test_only_the_face_module_states_the_face_size():
     ("predict", "ferlab.deploy.detection", "DETECTORS"),
     ("live", "ferlab.deploy.detection", "DETECTORS"),
     ("serve", "ferlab.deploy.detection", "DETECTORS"),
-    ("export", "ferlab.deploy.formats", "FORMATS"),
+    ("export", "ferlab.cli.export", "EXPORT_TARGETS"),
     ("live", "ferlab.deploy.formats", "FORMATS"),
 ])
 def test_cli_help_lists_every_registered_choice(command, registry_module, registry):
-    """A detector or format registered in the library shows up in the command's help without a CLI edit."""
+    """A detector, format or export target registered in the library shows up in the command's help without a
+    CLI edit."""
     import importlib
 
     from typer.testing import CliRunner
 
     from ferlab.cli import app
 
-    entries = getattr(importlib.import_module(registry_module), registry)
-    names = [n for n in entries.names() if registry != "FORMATS" or command != "export" or entries.get(n).exportable]
+    names = getattr(importlib.import_module(registry_module), registry).names()
     text = " ".join(CliRunner().invoke(app, [command, "--help"], terminal_width=200).output.split())
     missing = [n for n in names if n not in text]
     assert not missing, f"{command} --help does not mention {missing}"
@@ -94,3 +94,33 @@ def test_data_prepare_help_lists_every_source_kind():
 
     text = " ".join(CliRunner().invoke(app, ["data", "prepare", "--help"], terminal_width=200).output.split())
     assert all(" ".join(kind.summary.split()) in text for kind in SOURCES), text
+
+
+def test_the_page_takes_the_face_size_and_the_smoothing_from_the_server():
+    """The browser's code states neither number: ferlab.face and ferlab.deploy.tracking own them, and the
+    on-device manifest the server writes (OnDevice.manifest, also the static site's) carries them to the page."""
+    import re
+
+    from ferlab.deploy.tracking import DEFAULT_SMOOTHING
+    from ferlab.deploy.web.ondevice import OnDevice
+    from ferlab.face import FACE_SIZE
+
+    manifest = OnDevice("test").manifest(["a", "b"], 0.0)
+    assert (manifest["face_size"], manifest["smoothing"]) == (FACE_SIZE, DEFAULT_SMOOTHING)
+    number = re.compile(rf"(?<![\w.])({FACE_SIZE}|{re.escape(str(DEFAULT_SMOOTHING))})(?![\w.])")
+    found = []
+    for path in sorted((SRC / "deploy" / "web" / "static").rglob("*.js")):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            code = re.sub(r"(^|\s)//.*$", "", line)  # comments may describe the numbers
+            found += [f"{path.relative_to(SRC)}:{n}: {line.strip()}" for _ in number.finditer(code)]
+    assert not found, found
+
+
+def test_the_wheel_carries_every_file_of_the_page():
+    """pyproject.toml's package data covers everything under deploy/web/static (a new page module included)."""
+    import tomllib
+
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["ferlab"]
+    shipped = {p for pattern in patterns for p in SRC.glob(pattern) if p.is_file()}
+    page = {p for p in (SRC / "deploy" / "web" / "static").rglob("*") if p.is_file()}
+    assert not page - shipped, sorted(str(p.relative_to(SRC)) for p in page - shipped)

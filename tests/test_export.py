@@ -7,6 +7,7 @@ Run with ``-s`` to see the measured agreement, max |delta p|, file size and late
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -205,6 +206,45 @@ def test_missing_data_names_the_fix(tmp_path):
     result = ferlab("export", str(run), "--out", str(tmp_path / "m.tflite"), cwd=tmp_path)
     assert_one_line_error(result, "config.json", "--data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_format_choices_are_one_registry(tmp_path):
+    """--format reads EXPORT_TARGETS: every exportable model format of FORMATS (registering one adds it), then
+    the static site; an unknown name is one error line naming them all."""
+    from ferlab.cli.export import EXPORT_TARGETS
+    from ferlab.errors import FerlabError
+
+    assert EXPORT_TARGETS.names() == (*export_formats(), "web")
+    with pytest.raises(FerlabError, match="--format: unknown export format 'coreml'; choose keras, .* or web"):
+        EXPORT_TARGETS.get("coreml")
+
+
+def test_export_source_is_a_zoo_model_or_a_run(tmp_path, monkeypatch):
+    """MODEL_OR_RUN, decided in one place for every target: nothing is the default zoo model, a zoo name is that
+    model, an existing path is a run directory (even one named like a zoo model), anything else one line."""
+    from ferlab.cli.export import export_source
+    from ferlab.errors import FerlabError
+    from ferlab.zoo import MODELS, default_model
+
+    name = default_model().name
+    assert export_source(None) is default_model() and export_source(name) is MODELS.get(name)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).mkdir()
+    assert export_source(name) == Path(name)
+    with pytest.raises(FerlabError, match=re.escape(f"MODEL_OR_RUN nope: no such run directory and not a zoo model; "
+                                                    f"give a zoo model ({MODELS.choices()})")):
+        export_source("nope")
+
+
+def test_web_from_a_run_needs_out_before_anything_is_exported(tmp_path):
+    from ferlab.cli.export import EXPORT_TARGETS, ExportRequest
+    from ferlab.errors import FerlabError
+
+    run = fake_run(tmp_path / "run")
+    request = ExportRequest("web", "none", None, False, 10, 10, None)
+    with pytest.raises(FerlabError, match="--format web: give --out DIR"):
+        EXPORT_TARGETS.get("web").from_run(run, request)
+    assert not (run / "exports").exists()
 
 
 @pytest.mark.slow

@@ -55,11 +55,27 @@ def cfg(**kw) -> dict:
 # --- registry and config ---------------------------------------------------------------------------
 
 
-def test_registry_lists_the_study_backbones_then_fercnn():
-    assert list_backbones() == [*STUDY, "fercnn", "fercnn-wide"]
+def test_registry_holds_the_study_backbones_and_fercnn():
+    """The study's eight and fercnn are there; another registered backbone does not fail this."""
+    names = list_backbones()
+    assert [n for n in names if n in STUDY] == STUDY  # all eight, in the study's order
+    assert {"fercnn", "fercnn-wide"} <= set(names)
     assert ModelConfig(backbone="MobileNetV2").backbone == "mobilenetv2"
     assert ModelConfig(backbone="resnet50").input_size == 224
     assert ModelConfig(backbone="fercnn").input_size == 48
+
+
+def test_a_backbone_name_is_registered_once():
+    """The backbones are a :class:`ferlab.registry.Registry`: a second entry under a name is refused, and an
+    unknown name is a one-line error naming the choices."""
+    from ferlab.models import get_backbone, register_backbone
+
+    before = list_backbones()
+    with pytest.raises(ValueError, match="backbone 'fercnn' is registered twice"):
+        register_backbone("FERCNN", lambda *a, **k: None, "fercnn")
+    assert list_backbones() == before and get_backbone("FerCNN").name == "fercnn"
+    with pytest.raises(FerlabError, match="backbone: unknown backbone 'vgg16'; choose mobilenetv2, "):
+        get_backbone("vgg16")
 
 
 @pytest.mark.parametrize(("raw", "message"), [

@@ -295,6 +295,61 @@ def test_build_refuses_to_replace_a_model_without_overwrite(built_tiny):
     assert_one_line_error(result, "already exists", "--overwrite")
 
 
+@pytest.mark.slow
+def test_each_build_stage_runs_alone_from_the_work_folder(built_tiny):
+    """The stages are functions of what the stages before them returned: from a built --work, the data and
+    the networks are reused (nothing prepared or trained again) and calibrating alone gives the card's T."""
+    from ferlab.zoo.build import calibrate, derive_classes, plan_build, prepare_data, spec_for, train_networks
+
+    root, cards = built_tiny
+    work = root / "work"
+    model_file = work / "runs" / "tiny" / "model.keras"
+    before = model_file.stat().st_mtime_ns
+    for name in ("tiny", "tiny5"):
+        plan = plan_build(*spec_for(root / "specs" / f"{name}.toml"))
+        stages = []
+        prepared = prepare_data(plan, "synthetic", work, None, stages.append)
+        trained = train_networks(plan, prepared, work, None, None, stages.append)
+        faces = derive_classes(plan, prepared)
+        calibrated = calibrate(plan, trained, faces, stages.append)
+        assert stages == ["training (or resuming) tiny", "fitting the temperature on the validation faces"]
+        assert faces.classes == cards[name]["classes"]
+        assert round(calibrated.temperature, 4) == cards[name]["calibration"]["temperature"]
+    assert model_file.stat().st_mtime_ns == before  # resumed: the finished run was only loaded
+
+
+def test_shipped_sidecars_and_cards_are_their_schemas_byte_for_byte(tmp_path):
+    """The typed schemas own the on-disk forms: every shipped sidecar and card validates and, written again
+    through them, is the same bytes (the zoo's files are package data that readers depend on)."""
+    from ferlab.deploy.sidecar import Sidecar, sidecar_path
+    from ferlab.io import atomic_write_json
+    from ferlab.zoo.card import ZooCard
+
+    for entry in built_models():
+        for path, schema in [(entry.folder / "card.json", ZooCard),
+                             *((sidecar_path(entry.file(kind)), Sidecar) for kind in entry.spec.files)]:
+            atomic_write_json(tmp_path / "again.json", schema(**json.loads(path.read_text())).dump())
+            assert (tmp_path / "again.json").read_bytes() == path.read_bytes(), path
+
+
+def test_a_sidecar_key_the_schema_does_not_declare_is_one_error(tmp_path):
+    from ferlab.deploy.formats import classes_of
+    from ferlab.deploy.sidecar import write_sidecar
+
+    model_file = tmp_path / "model.onnx"
+    common = {"classes": ["a", "b"], "fmt": "onnx", "quantize": "none", "runtime": "ONNX Runtime (CPU)",
+              "input": {"shape": [None, 48, 48, 1], "layout": "NHWC", "content": "faces", "dtype": "float32"}}
+    with pytest.raises(FerlabError, match=r"model.onnx.json: not a valid sidecar \(new_fact: .*declare the key"):
+        write_sidecar(model_file, **common, facts={"new_fact": 1})
+    assert not (tmp_path / "model.onnx.json").exists()
+    written = write_sidecar(model_file, **common, facts={}, zoo_model="m")
+    assert written.output.content == "class probabilities (softmax), in the order of classes"
+    assert set(json.loads((tmp_path / "model.onnx.json").read_text())) == {
+        "classes", "format", "quantize", "input", "output", "runtime", "ferlab_version", "zoo_model"}
+    (tmp_path / "model.onnx.json").write_text(json.dumps({"classes": ["x", "y"]}))  # by hand: classes suffice
+    assert classes_of(model_file) == ["x", "y"]
+
+
 def test_zoo_specs_are_checked_with_one_line_errors(tmp_path):
     from ferlab.zoo import read_spec
 

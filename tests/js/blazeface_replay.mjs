@@ -1,5 +1,6 @@
 // Replays the Python BlazeFace detector's model outputs through the browser's code (static/ondevice) and
-// prints what the browser would have computed: the model inputs, the faces and the 48x48 crops.
+// prints what the browser would have computed: the model inputs, the faces and the crops (of the manifest's
+// face_size, as the page's worker cuts them). FIXTURE.json: {stream, manifest, frames}.
 // Usage: node --experimental-detect-module tests/js/blazeface_replay.mjs FIXTURE.json
 import { readFileSync } from "node:fs";
 import { BlazeFace } from "../../src/ferlab/deploy/web/static/ondevice/blazeface.js";
@@ -21,7 +22,7 @@ for (const frame of fixture.frames) {
   const out = [];
   for (let k = 0; k < (frame.repeat || 1); k++) out.push(await detector.detect(rgba, frame.width, frame.height));
   const faces = out.at(-1);
-  const crops = faces.map((f) => Array.from(cropFace(rgba, frame.width, frame.height, f)));
+  const crops = faces.map((f) => Array.from(cropFace(rgba, frame.width, frame.height, f, fixture.manifest.face_size)));
   report.frames.push({ passes: pass, maxInputDiff, faces, crops });
 }
 console.log(JSON.stringify(report));

@@ -1,11 +1,12 @@
-// Runs the browser's tracker and smoother (static/ondevice/tracking.js) over frames of boxes and probabilities.
+// Runs the browser's tracker and smoother (static/ondevice/tracking.js) over frames of boxes and probabilities,
+// with the smoothing the server's manifest sends. FIXTURE.json: {manifest, frames}.
 // Usage: node --experimental-detect-module tests/js/tracking_replay.mjs FIXTURE.json
 import { readFileSync } from "node:fs";
 import { EMASmoother, FaceTracker } from "../../src/ferlab/deploy/web/static/ondevice/tracking.js";
 
-const frames = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const { manifest, frames } = JSON.parse(readFileSync(process.argv[2], "utf8"));
 const tracker = new FaceTracker();
-const smoother = new EMASmoother();
+const smoother = new EMASmoother(manifest.smoothing);
 const out = [];
 for (const frame of frames) {
   const ids = tracker.update(frame.boxes);

@@ -20,7 +20,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ferlab.config import read_toml, validate
-from ferlab.data.faceset import CANONICAL_LABELS
+from ferlab.data.faceset import CANONICAL_LABELS, FER2013_CLASSES
 from ferlab.errors import FerlabError
 
 
@@ -54,11 +54,11 @@ class Protocol(BaseModel):
         return self.map[original] or None
 
 
-_IDENTITY7 = {c: c for c in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")}
+_IDENTITY7 = {c: c for c in FER2013_CLASSES}
 BUILTIN: dict[str, Protocol] = {
     "fer7": Protocol(
         name="fer7",
-        classes=("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"),
+        classes=FER2013_CLASSES,
         map={**_IDENTITY7, "contempt": ""},
     ),
     "paper5": Protocol(

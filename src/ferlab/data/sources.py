@@ -91,7 +91,22 @@ def _decode(path: Path) -> tuple[np.ndarray, str]:
 def load_image_folder(root: str | os.PathLike, *, skip_bad: bool = False, progress: Progress | None = None) -> FaceSet:
     """Load ``<root>/<class>/*`` or ``<root>/<split>/<class>/*`` with class-name aliases."""
     root = Path(root)
-    files: list[tuple[Path, str, str]] = []  # (path, split, canonical label)
+    decoded, skipped = _decode_files(root, _folder_files(root), skip_bad, progress)
+    if not decoded:
+        raise FerlabError(f"{root}: no readable images")
+    images = np.stack([face for _, _, (face, _) in decoded])
+    provenance = pd.DataFrame({
+        "source": [rel for rel, _, _ in decoded],
+        "origin_split": [_usage_from_name(path.name, split) for _, (path, split, _), _ in decoded],
+        "origin_label": [label for _, (_, _, label), _ in decoded],
+        "conversion": [conversion for _, _, (_, conversion) in decoded],
+    })
+    return FaceSet(images, provenance, name=f"folder:{root.name}", notes={"skipped": skipped, "root": str(root)})
+
+
+def _folder_files(root: Path) -> list[tuple[Path, str, str]]:
+    """(path, split, canonical label) of every image under ``root``'s class folders, in a stable order."""
+    files: list[tuple[Path, str, str]] = []
     for split, class_dir in _list_class_dirs(root):
         label = canonical_label(class_dir.name)
         if label is None:
@@ -103,38 +118,41 @@ def load_image_folder(root: str | os.PathLike, *, skip_bad: bool = False, progre
         if not images:
             raise FerlabError(f"{class_dir}: class folder is empty; add images or remove the folder")
         files += [(p, split, label) for p in images]
+    return files
 
-    def work(item: tuple[Path, str, str]):
-        try:
-            return _decode(item[0])
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-            return exc
 
+def _decode_or_error(item: tuple[Path, str, str]) -> tuple[np.ndarray, str] | Exception:
+    """One image decoded, or why it cannot be (returned, not raised: the caller decides whether to skip it)."""
+    try:
+        return _decode(item[0])
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        return exc
+
+
+def _decode_files(root: Path, files: list[tuple[Path, str, str]], skip_bad: bool, progress: Progress | None
+                  ) -> tuple[list[tuple[str, tuple[Path, str, str], tuple[np.ndarray, str]]], list[str]]:
+    """(relative path, file entry, (face, conversion)) of each readable image, in ``files``' order, and the
+    relative paths skipped as unreadable (``skip_bad``; otherwise the first one is an error)."""
+    decoded, skipped = [], []
     # Decoding is I/O- and C-bound (Pillow releases the GIL), so a few threads help on cold caches.
-    out, skipped = [], []
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
-        for i, (item, result) in enumerate(zip(files, pool.map(work, files, chunksize=64))):
+        for i, (item, result) in enumerate(zip(files, pool.map(_decode_or_error, files, chunksize=64))):
             if progress and (i % 512 == 0 or i == len(files) - 1):
                 progress(i + 1, len(files))
             rel = item[0].relative_to(root).as_posix()
             if isinstance(result, Exception):
                 if not skip_bad:
-                    why = ("not an image, or a format Pillow cannot read" if isinstance(result, UnidentifiedImageError)
-                           else f"corrupt or truncated: {type(result).__name__}")
-                    raise FerlabError(f"{item[0]}: unreadable image ({why}); remove it or pass --skip-bad")
+                    raise _unreadable(item[0], result)
                 skipped.append(rel)
                 continue
-            out.append((rel, item, result))
-    if not out:
-        raise FerlabError(f"{root}: no readable images")
-    images = np.stack([r[2][0] for r in out])
-    provenance = pd.DataFrame({
-        "source": [r[0] for r in out],
-        "origin_split": [_usage_from_name(r[1][0].name, r[1][1]) for r in out],
-        "origin_label": [r[1][2] for r in out],
-        "conversion": [r[2][1] for r in out],
-    })
-    return FaceSet(images, provenance, name=f"folder:{root.name}", notes={"skipped": skipped, "root": str(root)})
+            decoded.append((rel, item, result))
+    return decoded, skipped
+
+
+def _unreadable(path: Path, exc: Exception) -> FerlabError:
+    why = ("not an image, or a format Pillow cannot read" if isinstance(exc, UnidentifiedImageError)
+           else f"corrupt or truncated: {type(exc).__name__}")
+    return FerlabError(f"{path}: unreadable image ({why}); remove it or pass --skip-bad")
 
 
 # --------------------------------------------------------------------------------------------------- CSV

@@ -24,11 +24,11 @@ Quantisation (``quantize``):
   quantise badly (ImageNet MobileNetV2: see :mod:`ferlab.deploy.formats.litert`), slower than ``int8``.
   Input and output stay float32.
 
-Beside ``FILE`` the export writes ``FILE.json`` (the sidecar: classes, format, quantize, source run, input
-and output spec; :func:`ferlab.deploy.formats.load_classifier` reads it) and ``FILE.parity.json``: the
-exported model against the Keras model on up to ``parity_images`` test faces of the run's data (top-1
-agreement, max |delta p|, accuracies, file sizes, single-image latency in the matching runtime and in
-Keras, the predicted labels) and ``passed``: agreement >= the format's ``agreement_bound`` for the quantisation.
+Beside ``FILE`` the export writes ``FILE.json`` (the sidecar, :mod:`ferlab.deploy.sidecar`: classes, format,
+quantize, source run, input and output spec; :func:`ferlab.deploy.formats.load_classifier` reads it) and
+``FILE.parity.json``: the exported model against the Keras model on up to ``parity_images`` test faces of
+the run's data (top-1 agreement, max |delta p|, accuracies, file sizes, single-image latency in the
+matching runtime and in Keras, the predicted labels) and ``passed``: agreement >= the format's ``agreement_bound`` for the quantisation.
 
 A failed parity check keeps all three files (the report explains what is wrong) and the CLI exits with
 :class:`ParityError`'s code 3, distinct from 2 for bad input, so a script can tell "no export" from
@@ -48,9 +48,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ferlab.deploy.formats import FORMATS, ModelFormat, export_formats, sidecar_path
+from ferlab.deploy.formats import FORMATS, ModelFormat, default_export_format, export_formats, sidecar_path
 from ferlab.deploy.formats.base import FaceClassifier
 from ferlab.deploy.formats.keras import KerasClassifier
+from ferlab.deploy.sidecar import write_sidecar
 from ferlab.errors import FerlabError
 from ferlab.evaluate.latency import LATENCY_RUNS, LATENCY_WARMUP
 from ferlab.face import FACE_SHAPE
@@ -58,6 +59,8 @@ from ferlab.io import atomic_write_bytes, atomic_write_json
 from ferlab.rundir import RunDir
 
 PARITY_BATCH = 64  # exported models are run in chunks: a 224 px backbone on 1,000 faces at once needs GBs
+PARITY_IMAGES = 1000  # test faces the parity check compares, by default (--parity-images)
+REPRESENTATIVE_IMAGES = 300  # training faces that calibrate int8, by default (--representative-images)
 
 
 class ParityError(FerlabError):
@@ -204,9 +207,10 @@ def _check_outputs(out: Path, overwrite: bool) -> None:
 
 
 def export_run(run_dir: str | os.PathLike, fmt: str | None = None, quantize: str = "none",
-               out: str | os.PathLike | None = None, *, parity_images: int = 1000, representative_images: int = 300,
-               data: str | os.PathLike | None = None, overwrite: bool = False, latency_runs: int = LATENCY_RUNS,
-               seed: int = 0, strict: bool = True, on_stage: Callable[[str], None] | None = None) -> dict:
+               out: str | os.PathLike | None = None, *, parity_images: int = PARITY_IMAGES,
+               representative_images: int = REPRESENTATIVE_IMAGES, data: str | os.PathLike | None = None,
+               overwrite: bool = False, latency_runs: int = LATENCY_RUNS, seed: int = 0, strict: bool = True,
+               on_stage: Callable[[str], None] | None = None) -> dict:
     """Export ``run_dir``'s model and write ``out``, ``out.json`` (sidecar) and ``out.parity.json``.
 
     ``fmt``: litert or onnx (None: from ``out``'s suffix, else litert). ``out`` defaults to
@@ -217,10 +221,7 @@ def export_run(run_dir: str | os.PathLike, fmt: str | None = None, quantize: str
     written. ``on_stage`` is called with a short description as each stage begins.
     """
     stage = on_stage or (lambda _text: None)
-    if fmt is None:
-        fmt = next((f for f in export_formats() if out is not None and Path(out).suffix.lower() == FORMATS.get(f).suffix),
-                   "litert")
-    entry = export_format(fmt, quantize)
+    entry = export_format(fmt or default_export_format(out), quantize)
     fmt = entry.name  # as registered (the lookup ignores case)
     if parity_images < 1:
         raise FerlabError(f"--parity-images: must be at least 1, got {parity_images}")
@@ -279,14 +280,6 @@ def export_run(run_dir: str | os.PathLike, fmt: str | None = None, quantize: str
     bound = entry.agreement_bound[quantize]
     source = {"run": str(run.path.resolve()), "model": config.get("model", {}),
               "data": str(prepared.path.resolve()), "data_fingerprint": prepared.fingerprint}
-    from ferlab import __version__
-
-    sidecar = {"classes": classes, "format": fmt, "quantize": quantize, "source_run": source["run"],
-               "source": source, "input": spec,
-               "output": {"shape": [None, len(classes)], "dtype": "float32",
-                          "content": "class probabilities (softmax), in the order of classes"},
-               "runtime": entry.runtime, **facts, "parity_report": parity_report_path(out).name,
-               "ferlab_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     report = {"file": str(out), "format": fmt, "quantize": quantize, "classes": classes, "source_run": source["run"],
               "source": source, "split": "test", "seed": seed, **result, "bound": bound,
               "passed": bool(result["top1_agreement"] >= bound), "file_size_bytes": len(blob),
@@ -297,7 +290,9 @@ def export_run(run_dir: str | os.PathLike, fmt: str | None = None, quantize: str
               **facts, "indices": rows.tolist(), "labels": y_parity.tolist(),
               "keras_predictions": ref.argmax(1).tolist(), "predictions": got.argmax(1).tolist()}
     stage("writing")
-    atomic_write_json(sidecar_path(out), sidecar)
+    write_sidecar(out, classes=classes, fmt=fmt, quantize=quantize, runtime=entry.runtime, input=spec, facts=facts,
+                  source=source, parity_report=parity_report_path(out).name,
+                  created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     atomic_write_json(parity_report_path(out), report)
     atomic_write_bytes(out, blob)  # last: a model file always has its sidecar
     if strict:

@@ -8,8 +8,8 @@ batches of ``batch_size`` across frames and files. It returns a
 
     file, frame, time_s, face, track, x, y, w, h, score, angle, p_<class>..., label, confidence
 
-``angle`` is the in-plane rotation (degrees) at which the detector found the face upright (the Haar
-detector's fallback for tilted heads); the crop was turned by it. A frame or image in which no face was found still gets one row, with ``face`` empty and ``label`` empty, so
+``angle`` is the in-plane rotation (degrees) that turns the face upright (BlazeFace: the head's roll from
+its eyes; Haar: the turn at which its fallback for tilted heads found it); the crop was turned by it. A frame or image in which no face was found still gets one row, with ``face`` empty and ``label`` empty, so
 misses are counted (see :func:`summarize_files`). ``frame`` is 0 and ``time_s`` empty for a still image.
 ``track`` follows a face from frame to frame in a video (:class:`ferlab.deploy.tracking.FaceTracker`, as
 ``ferlab live``); it is empty for a still image. :func:`video_timelines` turns a video's rows into its
@@ -63,38 +63,105 @@ def iter_rows(inputs: list[MediaFile], pipeline: FacePipeline, *, every: int = 1
         raise FerlabError(f"--every: must be at least 1, got {every}")
     if batch_size < 1:
         raise FerlabError(f"--batch-size: must be at least 1, got {batch_size}")
-    p_cols = probability_columns(pipeline.classes)
-    pending: list[tuple[int, dict, Located, list[int | None]]] = []  # (file index, row base, frame, track ids)
-    ready: list[tuple[int, dict]] = []  # classified rows, held until their file is complete
-    n_crops = 0
-
-    def flush() -> None:
-        nonlocal pending, n_crops
-        for (index, base, _, tracks), result in zip(pending, pipeline.classify([item[2] for item in pending])):
-            if not result.faces:
-                ready.append((index, {**base, "label": ""}))
-            for i, (face, track) in enumerate(zip(result.faces, tracks)):
-                box = face.face
-                ready.append((index, {**base, "face": i, "track": track, "x": box.x, "y": box.y, "w": box.w,
-                                      "h": box.h, "score": round(float(box.score), 4), "angle": float(box.angle),
-                                      **{c: float(v) for c, v in zip(p_cols, face.probabilities)},
-                                      "label": face.label, "confidence": face.confidence}))
-        pending, n_crops = [], 0
-
-    total = sum(m.frames for m in inputs)
-    done = 0
+    rows = _Batches(pipeline, batch_size)
+    frames = _FrameCount(inputs, progress)
     for index, media in enumerate(inputs):
-        tracker = FaceTracker() if media.kind == "video" else None
-        frames = iter_frames(media, every, max_pixels)
+        _analyse_file(index, media, pipeline, rows, frames, every, max_pixels, on_failure)
+        yield from rows.take()  # every file with rows held is complete now
+    rows.flush()
+    yield from rows.take()
+
+
+class _Batches:
+    """Frames waiting to be classified (batched across frames and files) and the rows classified from them,
+    held until their file is complete, so a file that fails part-way can take all of its rows back."""
+
+    def __init__(self, pipeline: FacePipeline, batch_size: int):
+        self.pipeline, self.batch_size = pipeline, batch_size
+        self.p_cols = probability_columns(pipeline.classes)
+        self.pending: list[tuple[int, dict, Located, list[int | None]]] = []  # (file index, row base, frame, tracks)
+        self.ready: list[tuple[int, dict]] = []  # (file index, classified row)
+        self.crops = 0
+
+    def add(self, index: int, base: dict, located: Located, tracks: list[int | None]) -> None:
+        self.pending.append((index, base, located, tracks))
+        self.crops += len(located.faces)
+
+    @property
+    def full(self) -> bool:
+        return self.crops >= self.batch_size
+
+    def flush(self) -> None:
+        results = self.pipeline.classify([located for _, _, located, _ in self.pending])
+        for (index, base, _, tracks), result in zip(self.pending, results):
+            self.ready += [(index, row) for row in self._rows(base, result, tracks)]
+        self.pending, self.crops = [], 0
+
+    def _rows(self, base: dict, result, tracks: list[int | None]) -> list[dict]:
+        """One classified frame's rows: one per face, or one with an empty label when it has none."""
+        if not result.faces:
+            return [{**base, "label": ""}]
+        return [{**base, "face": i, "track": track, "x": face.face.x, "y": face.face.y, "w": face.face.w,
+                 "h": face.face.h, "score": round(float(face.face.score), 4), "angle": float(face.face.angle),
+                 **{c: float(v) for c, v in zip(self.p_cols, face.probabilities)},
+                 "label": face.label, "confidence": face.confidence}
+                for i, (face, track) in enumerate(zip(result.faces, tracks))]
+
+    def drop(self, index: int) -> None:
+        """Forget file ``index``: its frames not yet classified and its rows."""
+        self.pending = [p for p in self.pending if p[0] != index]
+        self.crops = sum(len(p[2].faces) for p in self.pending)
+        self.ready[:] = [r for r in self.ready if r[0] != index]
+
+    def take(self) -> list[dict]:
+        rows = [row for _, row in self.ready]
+        self.ready.clear()
+        return rows
+
+
+class _FrameCount:
+    """Frames read so far against the inputs' total, for ``progress``."""
+
+    def __init__(self, inputs: list[MediaFile], progress: Progress | None):
+        self.inputs, self.progress = inputs, progress
+        self.total, self.done = sum(m.frames for m in inputs), 0
+
+    def step(self) -> None:
+        self.done += 1
+        if self.progress:
+            self.total = max(self.total, self.done)
+            self.progress(self.done, self.total)
+
+    def skip_rest_of(self, index: int) -> None:
+        self.done = sum(m.frames for m in self.inputs[:index + 1])  # the bar skips what is left of the file
+
+
+def _located_frames(media: MediaFile, pipeline: FacePipeline, every: int, max_pixels: int
+                    ) -> Iterator[tuple[int, float | None, Located, list[int | None]]]:
+    """(frame index, seconds, the frame's faces located, their track ids) of one file: reading, decoding and
+    detecting, which are this file's problems (classifying is the model's)."""
+    tracker = FaceTracker() if media.kind == "video" else None
+    locator = pipeline.for_video() if media.kind == "video" else pipeline  # a video: the stream's search
+    frames = iter_frames(media, every, max_pixels)
+    try:
+        for frame_index, seconds, frame in frames:
+            located = locator.locate(frame)
+            tracks = tracker.update([f.box for f in located.faces]) if tracker else [None] * len(located.faces)
+            yield frame_index, seconds, located, tracks
+    finally:
+        frames.close()  # releases a video left part-read
+
+
+def _analyse_file(index: int, media: MediaFile, pipeline: FacePipeline, rows: _Batches, frames: _FrameCount,
+                  every: int, max_pixels: int, on_failure: OnFailure | None) -> None:
+    """Locate the faces of every ``every``-th frame of one file into ``rows``, classifying each full batch; a
+    file that cannot be read raises, or, given ``on_failure``, is reported to it and leaves nothing behind."""
+    located = _located_frames(media, pipeline, every, max_pixels)
+    try:
         while True:
-            try:  # reading, decoding and detecting are this file's; classifying (below) is the model's
-                item = next(frames, None)
-                if item is None:
-                    break
-                frame_index, seconds, frame = item
-                located = pipeline.locate(frame)
-                tracks = tracker.update([f.box for f in located.faces]) if tracker else [None] * len(located.faces)
-            except Exception as exc:  # noqa: BLE001  (one file's problem: the caller decides whether the run goes on)
+            try:
+                item = next(located, None)
+            except Exception as exc:  # one file's problem: the caller decides whether the run goes on
                 reason = str(exc) if isinstance(exc, FerlabError) else (
                     f"{media.path}: cannot be analysed ({type(exc).__name__}: {first_line(exc)}); check the file "
                     f"or convert it")
@@ -102,26 +169,19 @@ def iter_rows(inputs: list[MediaFile], pipeline: FacePipeline, *, every: int = 1
                     if isinstance(exc, FerlabError):
                         raise
                     raise FerlabError(reason) from exc
-                pending = [p for p in pending if p[0] != index]
-                n_crops = sum(len(p[2].faces) for p in pending)
-                ready[:] = [r for r in ready if r[0] != index]
-                done = sum(m.frames for m in inputs[:index + 1])  # the bar skips what is left of it
+                rows.drop(index)
+                frames.skip_rest_of(index)
                 on_failure(media.path, reason)
-                break
-            pending.append((index, {"file": str(media.path), "frame": frame_index, "time_s": seconds}, located,
-                            tracks))
-            n_crops += len(located.faces)
-            done += 1
-            if progress:
-                total = max(total, done)
-                progress(done, total)
-            if n_crops >= batch_size:
-                flush()
-        frames.close()  # releases a video left part-read
-        yield from (row for _, row in ready)  # every file with rows in ``ready`` is complete now
-        ready.clear()
-    flush()
-    yield from (row for _, row in ready)
+                return
+            if item is None:
+                return
+            frame_index, seconds, faces, tracks = item
+            rows.add(index, {"file": str(media.path), "frame": frame_index, "time_s": seconds}, faces, tracks)
+            frames.step()
+            if rows.full:
+                rows.flush()
+    finally:
+        located.close()
 
 
 def predict_paths(paths: Iterable[str | os.PathLike], pipeline: FacePipeline, *, every: int = 1,

@@ -24,7 +24,7 @@ from __future__ import annotations
 import importlib
 
 _HOME = {
-    "FAMILIES": "backbones", "BackboneSpec": "backbones", "block_of_layers": "backbones", "fercnn": "backbones",
+    "BACKBONES": "backbones", "FAMILIES": "backbones", "BackboneSpec": "backbones", "block_of_layers": "backbones", "fercnn": "backbones",
     "get_backbone": "backbones", "list_backbones": "backbones", "preprocess_info": "backbones",
     "register_backbone": "backbones",
     "build_feature_extractor": "build", "build_head": "build", "build_imagenet_classifier": "build",

@@ -1,4 +1,5 @@
-"""The backbone registry: the study's eight keras.applications networks and ferlab's compact FER CNN.
+"""The backbone registry (:data:`BACKBONES`): the study's eight keras.applications networks and ferlab's
+compact FER CNN.
 
 Adding a backbone is one :func:`register_backbone` call: a constructor ``(input_size, weights,
 include_top, name) -> keras.Model`` returning the bare network (no pooling, no classifier) on an
@@ -18,6 +19,7 @@ import keras
 from ferlab.errors import FerlabError
 from ferlab.face import FACE_SIZE
 from ferlab.models.layers import NORMS
+from ferlab.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -69,28 +71,25 @@ class BackboneSpec:
         return FAMILIES[self.family]
 
 
-_REGISTRY: dict[str, BackboneSpec] = {}
+BACKBONES: Registry[BackboneSpec] = Registry("backbone", "backbone")
 
 
 def register_backbone(name: str, build: Constructor, family: str, **fields) -> BackboneSpec:
-    """Add a backbone under ``name`` (lowercase); see :class:`BackboneSpec` for ``fields``."""
+    """Add a backbone under ``name`` (lowercase; a name registered twice is an error); see
+    :class:`BackboneSpec` for ``fields``."""
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; add it to FAMILIES first")
     spec = BackboneSpec(name.lower(), build, family, **fields)
-    _REGISTRY[spec.name] = spec
-    return spec
+    return BACKBONES.register(spec.name, spec)
 
 
 def list_backbones() -> list[str]:
     """Registered backbone names, the study's eight first, in registration order."""
-    return list(_REGISTRY)
+    return list(BACKBONES.names())
 
 
 def get_backbone(name: str) -> BackboneSpec:
-    spec = _REGISTRY.get(name.lower())
-    if spec is None:
-        raise FerlabError(f"backbone: unknown backbone {name!r}; choose one of {', '.join(_REGISTRY)}")
-    return spec
+    return BACKBONES.get(name)
 
 
 def block_of_layers(spec: BackboneSpec, backbone: keras.Model) -> dict[str, str]:

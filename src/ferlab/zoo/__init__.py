@@ -43,9 +43,11 @@ from ferlab.errors import FerlabError
 from ferlab.io import read_json
 from ferlab.registry import Registry
 
+# The zoo's file kinds, declared once: kind -> the file's name in a model's folder. A kind is FORMAT or
+# FORMAT-QUANTIZE, as `ferlab export` names them; the spec's field type and FILE_EXPORTS are derived from it.
 ZOO_FILES = {"litert": "model.tflite", "litert-fp16": "model-fp16.tflite", "litert-int8": "model-int8.tflite",
              "litert-dynamic": "model-dynamic.tflite", "onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
-FileKind = Literal["litert", "litert-fp16", "litert-int8", "litert-dynamic", "onnx", "onnx-int8"]
+FileKind = Literal[tuple(ZOO_FILES)]  # Literal[("a", "b")] is Literal["a", "b"]: the specs' errors list the kinds
 # (format, quantize) of each file kind, as `ferlab export` names them.
 FILE_EXPORTS = {kind: (kind.split("-")[0], kind.split("-")[1] if "-" in kind else "none") for kind in ZOO_FILES}
 CARD_JSON, CARD_MD = "card.json", "card.md"

@@ -1,27 +1,37 @@
-"""Building a zoo model: prepare -> train (or derive) -> calibrate -> export -> evaluate once -> card.
+"""Building a zoo model: prepare -> train (or derive) -> calibrate -> export -> test once -> card.
 
 ``ferlab models build NAME --source FER2013 --work DIR`` runs :func:`build_model` for a registered spec
-(or a spec file of your own). Every stage reuses ferlab's own commands' code, so the card's command
-reproduces the files:
+(or a spec file of your own). :func:`build_model` only runs the stages in order; each stage is a function
+of its own, handed what the stages before it returned (:class:`BuildPlan`, :class:`Trained`,
+:class:`Faces`, :class:`Calibrated`, :class:`Exported`, :class:`Evaluated`), so each can be run and tested
+alone. Every stage reuses ferlab's own commands' code, so the card's command reproduces the files:
 
-1. **Data**: ``ferlab data prepare`` with the spec's protocol, split and seed, into ``DIR/data/``
-   (leak-free; the validation faces are carved from the training faces, the test faces are FER2013's own).
-2. **Training**: ``ferlab train`` with the spec's recipe into ``DIR/runs/NAME`` (resumable: rerun the
-   same command after an interruption). The epoch kept is the one with the best *validation* accuracy.
-   An ensemble (``[ensemble]``) trains (or resumes) each member into ``DIR/runs/MEMBER`` and averages
-   their probabilities in one graph. A derived spec (``[derive]``) trains nothing: it merges its parent's
-   classes in the graph (:class:`ferlab.models.layers.MergeClasses`) and evaluates on the parent's faces,
-   relabelled.
-3. **Calibration**: one temperature fitted on the validation faces (:mod:`ferlab.evaluate.calibration`),
-   folded into the classifier's weights (logits / T = (W / T) x + b / T), so every file ships calibrated.
-   With ``tta = "flip"`` the graph then averages each face's probabilities with its mirror image's (and an
-   ensemble its members'), and T is fitted for that average.
-4. **Export**: the spec's ``files`` among :data:`ferlab.zoo.ZOO_FILES` (LiteRT float32 / float16 / int8
-   calibrated on training faces / dynamic range, ONNX float32 / int8), each checked against the Keras
-   model on the validation faces (top-1 agreement, max |delta p|).
-5. **Test, once per reported number**: each shipped file's accuracy on the test faces; the card's
-   per-class metrics, confusion and calibration error are those of the default file. Nothing is chosen
-   on the test faces.
+1. **Data** (:func:`prepare_data`): ``ferlab data prepare`` with the spec's protocol, split and seed, into
+   ``DIR/data/`` (leak-free; the validation faces are carved from the training faces, the test faces are
+   FER2013's own).
+2. **Training** (:func:`train_networks`, then :func:`derive_classes`): ``ferlab train`` with the spec's
+   recipe into ``DIR/runs/NAME`` (resumable: rerun the same command after an interruption). The epoch kept
+   is the one with the best *validation* accuracy. An ensemble (``[ensemble]``) trains (or resumes) each
+   member into ``DIR/runs/MEMBER`` and averages their probabilities in one graph. A derived spec
+   (``[derive]``) trains nothing of its own: it merges its parent's classes in the graph
+   (:class:`ferlab.models.layers.MergeClasses`) and evaluates on the parent's faces, relabelled.
+3. **Calibration** (:func:`calibrate`): one temperature fitted on the validation faces
+   (:mod:`ferlab.evaluate.calibration`), folded into the classifier's weights (logits / T = (W / T) x + b / T),
+   so every file ships calibrated. With ``tta = "flip"`` the graph then averages each face's probabilities
+   with its mirror image's (and an ensemble its members'), and T is fitted for that average.
+4. **Export** (:func:`export_file`): the spec's ``files`` among :data:`ferlab.zoo.ZOO_FILES` (LiteRT float32
+   / float16 / int8 calibrated on training faces / dynamic range, ONNX float32 / int8), each checked
+   against the Keras model on the validation faces (top-1 agreement, max |delta p|) and written with its
+   sidecar (:func:`ferlab.deploy.sidecar.write_sidecar`, as ``ferlab export`` writes it).
+5. **Test, once per reported number** (:func:`evaluate_file`): each shipped file's accuracy on the test
+   faces; the card's per-class metrics, confusion and calibration error are those of the default file.
+   Nothing is chosen on the test faces.
+6. **Card** (:func:`model_card`, :func:`ferlab.zoo.card.write_card`): ``card.json`` and ``card.md``
+   (:class:`ferlab.zoo.card.ZooCard`).
+
+Resuming: what takes long is kept in ``DIR`` (the prepared data in ``DIR/data/``, each network's run in
+``DIR/runs/NAME``, a teacher's probabilities in ``DIR/teachers/``), so a rerun skips it; the later stages
+are deterministic and recomputed from it.
 
 The folder is assembled in a temporary directory beside the destination and renamed into place, so a
 failed build leaves the previous folder (or none) as it was; an existing folder is replaced only with
@@ -35,6 +45,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,18 +54,19 @@ from ferlab import __version__
 from ferlab.data.prepare import PrepareConfig, PreparedData, prepare
 from ferlab.data.protocols import get_protocol
 from ferlab.deploy.export import convert, input_spec, open_exported, parity, predict_chunked
-from ferlab.deploy.formats import FORMATS, sidecar_path
+from ferlab.deploy.formats import FORMATS
+from ferlab.deploy.sidecar import write_sidecar
 from ferlab.errors import FerlabError
 from ferlab.evaluate.calibration import ECE_BINS, expected_calibration_error, fit_temperature, negative_log_likelihood
 from ferlab.evaluate.latency import machine_description
 from ferlab.evaluate.metrics import classification_metrics
 from ferlab.evaluate.tta import mirrored
 from ferlab.face import FACE_SHAPE
-from ferlab.io import atomic_dir, atomic_write_json, atomic_write_text
+from ferlab.io import atomic_dir
 from ferlab.rundir import RunDir
-from ferlab.zoo import (CARD_JSON, CARD_MD, FILE_EXPORTS, MEMBERS_DIR, MODELS, MODELS_DIR, ZOO_FILES, ZooSpec,
-                        build_command, read_spec)
-from ferlab.zoo.card import render_card
+from ferlab.zoo import FILE_EXPORTS, MEMBERS_DIR, MODELS, MODELS_DIR, ZOO_FILES, ZooSpec, build_command, read_spec
+from ferlab.zoo.card import CardBuilt, CardCalibration, CardData, CardFile, ZooCard, write_card
+
 REPRESENTATIVE_FACES = 300  # int8 calibration faces, drawn from the training split
 
 
@@ -264,20 +276,39 @@ def _keras_predict(model, x: np.ndarray) -> np.ndarray:
                       np.float64)
 
 
-def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.PathLike,
-                out: str | os.PathLike | None = None, weights: str | None = None, overwrite: bool = False,
-                ferplus: str | os.PathLike | None = None,
-                on_stage: Callable[[str], None] | None = None, on_epoch: Callable[[dict], None] | None = None,
-                latency_runs: int = 50) -> dict:
-    """Build one zoo model into ``out/NAME`` (default: the installed package's zoo) and return its card."""
-    from importlib.metadata import version
+# ------------------------------------------------------------------------------------------------ the plan
+@dataclass(frozen=True)
+class BuildPlan:
+    """What a spec is built from: the spec itself, the trained spec behind it (itself, or a derived spec's
+    parent) and the trained specs whose networks make its classifier (one, or an ensemble's members)."""
 
-    import ferlab.backend  # noqa: F401  (TensorFlow imported quietly, before anything needs it)
-    from ferlab.models import load_model
+    spec: ZooSpec
+    spec_file: Path
+    trained_spec: ZooSpec
+    members: list[ZooSpec]
 
-    stage = on_stage or (lambda _text: None)
-    spec, spec_file = spec_for(name_or_file)
-    work = Path(work).resolve()
+    @property
+    def derived(self) -> bool:
+        return self.spec.derive is not None
+
+    @property
+    def single(self) -> bool:
+        return len(self.members) == 1
+
+
+def plan_build(spec: ZooSpec, spec_file: Path) -> BuildPlan:
+    """Resolve a derived spec's parent and the trained members (no data, no training yet)."""
+    trained_spec, trained_file = spec, spec_file
+    if spec.derive is not None:
+        trained_spec, trained_file = spec_for(spec.derive.parent, beside=spec_file.parent)
+        if trained_spec.derive is not None:
+            raise FerlabError(f"[derive] parent {trained_spec.name}: derive from a trained model or an ensemble, "
+                              f"not a derived one")
+    return BuildPlan(spec, spec_file, trained_spec, trained_members(trained_spec, trained_file))
+
+
+def destination(spec: ZooSpec, out: str | os.PathLike | None, overwrite: bool) -> Path:
+    """``out/NAME`` (default: the installed zoo), checked before any work: absent (or ``overwrite``), writable."""
     out_root = Path(out) if out is not None else MODELS_DIR
     target = out_root / spec.name
     if target.exists() and not overwrite:
@@ -285,150 +316,320 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
     writable = next((p for p in (out_root, *out_root.parents) if p.exists()), Path("."))
     if not os.access(writable, os.W_OK):
         raise FerlabError(f"--out {out_root}: not writable (an installed package's folder?); give --out a folder of yours")
-    started = time.perf_counter()
+    return target
 
-    if spec.derive is None:
-        trained_spec, trained_file = spec, spec_file
-    else:
-        trained_spec, trained_file = spec_for(spec.derive.parent, beside=spec_file.parent)
-        if trained_spec.derive is not None:
-            raise FerlabError(f"[derive] parent {trained_spec.name}: derive from a trained model or an ensemble, "
-                              f"not a derived one")
-    members = trained_members(trained_spec, trained_file)
-    data_spec = members[0].data
-    prepared = _prepared(members[0], source, work, stage, str(ferplus) if ferplus is not None else None)
+
+# --------------------------------------------------------------------------- stage 1: prepare the data
+def prepare_data(plan: BuildPlan, source: str, work: Path, ferplus: str | os.PathLike | None, stage) -> PreparedData:
+    """The members' faces, prepared into ``work/data/...`` once and reused after (:func:`_prepared`)."""
+    return _prepared(plan.members[0], source, work, stage, str(ferplus) if ferplus is not None else None)
+
+
+# --------------------------------------------------------------------------- stage 2: train, or derive
+@dataclass(frozen=True)
+class Trained:
+    """The members' training runs (``work/runs/NAME``), their Keras models (outputs: the data's classes) and
+    their distillation teachers' records, by member name."""
+
+    runs: list[RunDir]
+    models: list
+    teachers: dict[str, dict]
+
+
+def train_networks(plan: BuildPlan, prepared: PreparedData, work: Path, weights: str | None, on_epoch,
+                   stage) -> Trained:
+    """Train each member, or resume it where it stopped (a finished run is only loaded)."""
+    from ferlab.models import load_model
+
     runs, teachers = [], {}
-    for member in members:
+    for member in plan.members:
         stage(f"training (or resuming) {member.name}")
         run, teacher = _train(member, prepared, work, weights, on_epoch, stage)
         runs.append(RunDir(run))
         if teacher is not None:
             teachers[member.name] = teacher
-    models = [load_model(run.model_file) for run in runs]
-    trained = ({"run": trained_spec.run} if trained_spec.run is not None
-               else {"ensemble": {m.name: m.run for m in members}})
-    if spec.derive is None:
-        classes, groups = list(prepared.classes), None
-        recipe = {**trained, "data": data_spec.record()}
-    else:
-        classes, groups = merge_groups(list(prepared.classes), spec.derive.protocol)
-        recipe = {"derive": spec.derive.model_dump(), **{f"parent_{k}": v for k, v in trained.items()},
-                  "data": data_spec.record(), "groups": {c: [prepared.classes[i] for i in g]
-                                                             for c, g in zip(classes, groups)}}
+    return Trained(runs, [load_model(run.model_file) for run in runs], teachers)
 
-    def faces(split: str) -> tuple[np.ndarray, np.ndarray]:
-        x, y = prepared.arrays(split)
-        if groups is None:
+
+@dataclass(frozen=True)
+class Faces:
+    """The prepared faces as the shipped model answers them: its classes (a derived model's coarser ones,
+    ``groups`` listing the parent class indices merged into each; None for a trained model) and each split
+    relabelled to them (faces of a dropped class left out)."""
+
+    prepared: PreparedData
+    classes: list[str]
+    groups: list[list[int]] | None
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        x, y = self.prepared.arrays(name)
+        if self.groups is None:
             return x, y
-        keep, merged = relabel(np.asarray(y), groups)
+        keep, merged = relabel(np.asarray(y), self.groups)
         return x[keep], merged
 
-    merge = (lambda p: p) if groups is None else (lambda p: merge_probabilities(p, groups))
-    x_val, y_val = faces("val")
-    x_test, y_test = faces("test")
-    x_train, _ = faces("train")
+    def merge(self, probs: np.ndarray) -> np.ndarray:
+        """Probabilities over the data's classes -> over the model's (what the graph's merge layer does)."""
+        return probs if self.groups is None else merge_probabilities(probs, self.groups)
 
-    n_views = len(models) * (1 if spec.tta == "none" else 2)
 
-    def raw_views(x: np.ndarray) -> np.ndarray:
-        """The trained networks' probabilities (parent classes) on each view the shipped graph averages (each
-        member, each image or its mirror), stacked: (views x N, C); temperature scaling works face by face
-        and view by view, so T is fitted through the mean."""
-        images = [x] if spec.tta == "none" else [x, mirrored(np.asarray(x).reshape(-1, *FACE_SHAPE))]
-        return np.concatenate([_keras_predict(model, v) for model in models for v in images])
+def derive_classes(plan: BuildPlan, prepared: PreparedData) -> Faces:
+    """The model's classes: the data's, or for a derived spec its protocol's, merged from the parent's."""
+    if not plan.derived:
+        return Faces(prepared, list(prepared.classes), None)
+    return Faces(prepared, *merge_groups(list(prepared.classes), plan.spec.derive.protocol))
 
-    def shipped_output(probs: np.ndarray) -> np.ndarray:  # (views x N, C) -> what the shipped graph outputs
-        return merge(probs.reshape(n_views, -1, probs.shape[1]).mean(0))
 
+# ------------------------------------------------------------------------------------ stage 3: calibrate
+@dataclass(frozen=True)
+class Views:
+    """The trained networks' probabilities (the data's classes) on each view the shipped graph averages: each
+    member, each image or its mirror. Temperature scaling works face by face and view by view, so T is
+    fitted through the mean (:meth:`shipped_output`)."""
+
+    models: list
+    tta: str
+    faces: Faces
+
+    def raw(self, x: np.ndarray) -> np.ndarray:
+        """(views x N, C), member-major."""
+        images = [x] if self.tta == "none" else [x, mirrored(np.asarray(x).reshape(-1, *FACE_SHAPE))]
+        return np.concatenate([_keras_predict(model, v) for model in self.models for v in images])
+
+    def shipped_output(self, probs: np.ndarray) -> np.ndarray:
+        """(views x N, C) -> what the shipped graph outputs: the views' mean, merged to the model's classes."""
+        n_views = len(self.models) * (1 if self.tta == "none" else 2)
+        return self.faces.merge(probs.reshape(n_views, -1, probs.shape[1]).mean(0))
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """The shipped Keras graph (temperature folded in, test-time augmentation, ensemble mean, class merge)
+    and what calibrating it measured on the validation faces."""
+
+    temperature: float
+    shipped: object  # keras.Model
+    views: Views
+    val_raw: np.ndarray  # the networks' probabilities on the validation views, before the temperature
+    reference_val: np.ndarray  # the shipped graph's on the validation faces: what each file is checked against
+
+
+def calibrate(plan: BuildPlan, trained: Trained, faces: Faces, stage) -> Calibrated:
+    """Fit one temperature on the validation faces and build the graph every file is exported from."""
+    views = Views(trained.models, plan.spec.tta, faces)
+    x_val, y_val = faces.split("val")
     stage("fitting the temperature on the validation faces")
-    val_raw = raw_views(x_val)
-    temperature = fit_temperature(val_raw, y_val, transform=shipped_output)
+    val_raw = views.raw(x_val)
+    temperature = fit_temperature(val_raw, y_val, transform=views.shipped_output)
+    shipped = shipped_graph(plan, trained.models, temperature, faces)
+    return Calibrated(temperature, shipped, views, val_raw, _keras_predict(shipped, x_val))
+
+
+def shipped_graph(plan: BuildPlan, models: list, temperature: float, faces: Faces):
+    """The members' networks with T folded in, each with the spec's test-time augmentation, averaged (an
+    ensemble) and merged to a derived model's classes: one Keras graph."""
     calibrated = [fold_temperature(model, temperature) for model in models]
-    if spec.tta == "flip":
+    if plan.spec.tta == "flip":
         calibrated = [with_flip_average(model) for model in calibrated]
-    shipped = calibrated[0] if len(calibrated) == 1 else with_mean(calibrated, [m.name for m in members])
-    if groups is not None:
-        shipped = with_merge(shipped, groups, len(prepared.classes))
-    reference_val = _keras_predict(shipped, x_val)
-    validation = {"faces": len(y_val), "accuracy": float((reference_val.argmax(1) == y_val).mean())}
-    if len(members) > 1:  # each member alone, with the spec's test-time augmentation: what the ensemble adds
-        per_member = val_raw.reshape(len(members), -1, len(y_val), val_raw.shape[1])  # (members, images, N, C)
-        validation["members"] = {m.name: float((merge(p.mean(0)).argmax(1) == y_val).mean())
-                                 for m, p in zip(members, per_member)}
+    shipped = calibrated[0] if len(calibrated) == 1 else with_mean(calibrated, [m.name for m in plan.members])
+    if faces.groups is not None:
+        shipped = with_merge(shipped, faces.groups, len(faces.prepared.classes))
+    return shipped
 
-    representative = x_train[np.sort(np.random.default_rng(1).choice(len(x_train), min(REPRESENTATIVE_FACES,
-                                                                                         len(x_train)), replace=False))]
+
+# ------------------------------------------------------------------------------- stages 4 and 5: export, test
+@dataclass(frozen=True)
+class Exported:
+    """One file written into the model's folder, with its sidecar, and its runtime classifier."""
+
+    kind: str
+    path: Path
+    bytes: int
+    classifier: object  # FaceClassifier
+    parity: dict  # against the shipped Keras graph on the validation faces
+
+
+def representative_faces(faces: Faces) -> np.ndarray:
+    """The int8 calibration faces: REPRESENTATIVE_FACES training faces, the same on every rebuild."""
+    x_train, _ = faces.split("train")
+    n = min(REPRESENTATIVE_FACES, len(x_train))
+    return x_train[np.sort(np.random.default_rng(1).choice(len(x_train), n, replace=False))]
+
+
+def export_file(plan: BuildPlan, kind: str, calibrated: Calibrated, faces: Faces, representative: np.ndarray,
+                folder: Path, stage) -> Exported:
+    """Convert the shipped graph to one file kind, write it and its sidecar, and check it against Keras on
+    the validation faces (``ferlab export``'s converter, sidecar and parity check)."""
+    fmt, quantize = FILE_EXPORTS[kind]
+    stage(f"exporting {ZOO_FILES[kind]}")
+    blob, facts = convert(calibrated.shipped, fmt, quantize, representative if quantize == "int8" else None)
+    path = folder / ZOO_FILES[kind]
+    path.write_bytes(blob)
+    clf = open_exported(path, fmt, faces.classes)
+    x_val, y_val = faces.split("val")
+    agreement = parity(calibrated.reference_val, _predict(clf.predict, x_val).astype(np.float32), np.asarray(y_val))
+    write_sidecar(path, classes=faces.classes, fmt=fmt, quantize=quantize, runtime=FORMATS.get(fmt).runtime,
+                  input=input_spec(clf), facts=facts, calibrated=True, zoo_model=plan.spec.name)
+    return Exported(kind, path, len(blob), clf, agreement)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A file's probabilities on the test faces and its row of the card."""
+
+    probs: np.ndarray
+    row: CardFile
+
+
+def evaluate_file(exported: Exported, faces: Faces, latency_runs: int, stage) -> Evaluated:
+    """One file's accuracy on the test faces (measured once, chosen on nothing) and its latency on one face."""
+    fmt, quantize = FILE_EXPORTS[exported.kind]
+    x_test, y_test = faces.split("test")
+    stage(f"testing {exported.path.name} on {len(x_test)} test faces")
+    probs = _predict(exported.classifier.predict, x_test)
+    latency = exported.classifier.latency_ms(1, runs=latency_runs)
+    row = CardFile(file=exported.path.name, format=fmt, quantize=quantize, bytes=exported.bytes,
+                   runtime=FORMATS.get(fmt).runtime, latency_ms_1_face=latency,
+                   test_accuracy=float((probs.argmax(1) == y_test).mean()),
+                   validation_parity={k: exported.parity[k] for k in ("top1_agreement", "max_abs_diff")})
+    return Evaluated(probs, row)
+
+
+# ----------------------------------------------------------------------------------------- stage 6: the card
+def model_card(plan: BuildPlan, trained: Trained, faces: Faces, calibrated: Calibrated, tested: dict[str, Evaluated],
+               weights: str | None, started: float) -> ZooCard:
+    """The card: every number measured above, the recipe, and how to reproduce the build."""
+    spec = plan.spec
+    member_metrics = {member.name: run.ok_metrics() for member, run in zip(plan.members, trained.runs)}
+    x_test, _ = faces.split("test")
+    test_raw = calibrated.views.shipped_output(calibrated.views.raw(x_test))  # the float model before T ...
+    test_calibrated = _keras_predict(calibrated.shipped, x_test)  # ... and after
+    default_probs = tested[spec.default_file].probs
+    return ZooCard(
+        name=spec.name, summary=spec.summary, role=spec.role, default=spec.default, classes=faces.classes,
+        default_file=spec.default_file, files={kind: t.row for kind, t in tested.items()}, tta=spec.tta,
+        data=_card_data(plan, faces), recipe=_recipe(plan, faces),
+        distillation=_distillation(plan, trained), validation=_validation(plan, calibrated, faces),
+        selection={**_per_member(plan, member_metrics, _selection),
+                   "rule": "the epoch with the best validation accuracy; the test faces choose nothing"},
+        test=_test(faces, default_probs, test_calibrated, spec.default_file),
+        calibration=_calibration(calibrated, faces, test_raw, test_calibrated, default_probs),
+        model={**_per_member(plan, member_metrics, _architecture), "params": int(calibrated.shipped.count_params()),
+               "flops": _total([m.get("model", {}).get("flops") for m in member_metrics.values()])},
+        command=_command(spec, plan.spec_file, weights, plan.members[0].data.labels),
+        spec=plan.spec_file.read_text() if plan.spec_file.is_file() else "",
+        built=_built(started))
+
+
+def _card_data(plan: BuildPlan, faces: Faces) -> CardData:
+    meta = faces.prepared.meta
+    return CardData(source=meta["source"]["name"],
+                    protocol=plan.spec.derive.protocol if plan.derived else meta["protocol"]["name"],
+                    split=meta["config"]["split"], fingerprint=faces.prepared.fingerprint,
+                    counts={s: len(faces.split(s)[1]) for s in ("train", "val", "test")},
+                    dropped={k: v for k, v in meta.get("dropped", {}).items() if v},
+                    licence=plan.members[0].data.licence)
+
+
+def _recipe(plan: BuildPlan, faces: Faces) -> dict:
+    """The trained recipe (a [run], or each [ensemble] member's) and the data; a derived spec's says so."""
+    trained = ({"run": plan.trained_spec.run} if plan.trained_spec.run is not None
+               else {"ensemble": {m.name: m.run for m in plan.members}})
+    data = plan.members[0].data.record()
+    if not plan.derived:
+        return {**trained, "data": data}
+    parent_classes = faces.prepared.classes
+    return {"derive": plan.spec.derive.model_dump(), **{f"parent_{k}": v for k, v in trained.items()},
+            "data": data, "groups": {c: [parent_classes[i] for i in g] for c, g in zip(faces.classes, faces.groups)}}
+
+
+def _distillation(plan: BuildPlan, trained: Trained) -> dict | None:
+    """The teachers' records: one member's record, or member name -> record for an ensemble; None untaught."""
+    if not trained.teachers:
+        return None
+    return trained.teachers if not plan.single else trained.teachers[plan.members[0].name]
+
+
+def _validation(plan: BuildPlan, calibrated: Calibrated, faces: Faces) -> dict:
+    """The shipped graph's validation accuracy and, for an ensemble, each member's alone (with the spec's
+    test-time augmentation): what the ensemble adds."""
+    _, y_val = faces.split("val")
+    validation = {"faces": len(y_val), "accuracy": float((calibrated.reference_val.argmax(1) == y_val).mean())}
+    if not plan.single:
+        val_raw = calibrated.val_raw
+        per_member = val_raw.reshape(len(plan.members), -1, len(y_val), val_raw.shape[1])  # (members, images, N, C)
+        validation["members"] = {m.name: float((faces.merge(p.mean(0)).argmax(1) == y_val).mean())
+                                 for m, p in zip(plan.members, per_member)}
+    return validation
+
+
+def _per_member(plan: BuildPlan, member_metrics: dict[str, dict], part: Callable[[dict], dict]) -> dict:
+    """``part`` of the one network's metrics, or ``{"members": {name: part}}`` for an ensemble."""
+    if plan.single:
+        return part(member_metrics[plan.members[0].name])
+    return {"members": {name: part(m) for name, m in member_metrics.items()}}
+
+
+def _test(faces: Faces, default_probs: np.ndarray, test_calibrated: np.ndarray, default_file: str) -> dict:
+    _, y_test = faces.split("test")
+    metrics = classification_metrics(y_test, default_probs, faces.classes)
+    return {**{k: metrics[k] for k in ("n", "accuracy", "accuracy_ci95", "loss", "macro_precision", "macro_recall",
+                                       "macro_f1", "weighted_f1", "per_class", "confusion")},
+            "file": default_file, "keras_float_accuracy": float((test_calibrated.argmax(1) == y_test).mean())}
+
+
+def _calibration(calibrated: Calibrated, faces: Faces, test_raw: np.ndarray, test_calibrated: np.ndarray,
+                 default_probs: np.ndarray) -> CardCalibration:
+    _, y_val = faces.split("val")
+    _, y_test = faces.split("test")
+    return CardCalibration(
+        temperature=round(calibrated.temperature, 4), fitted_on=f"{len(y_val)} validation faces", ece_bins=ECE_BINS,
+        runtime="Keras float32 (before: without the temperature, after: with it)",
+        val_nll_before=negative_log_likelihood(calibrated.views.shipped_output(calibrated.val_raw), y_val),
+        val_nll_after=negative_log_likelihood(calibrated.reference_val, y_val),
+        test_ece_before=expected_calibration_error(test_raw, y_test),
+        test_ece_after=expected_calibration_error(test_calibrated, y_test),
+        test_nll_before=negative_log_likelihood(test_raw, y_test),
+        test_nll_after=negative_log_likelihood(test_calibrated, y_test),
+        test_ece_default_file=expected_calibration_error(default_probs, y_test))
+
+
+def _built(started: float) -> CardBuilt:
+    from importlib.metadata import version
+
+    return CardBuilt(ferlab_version=__version__, keras_version=version("keras"), machine=machine_description(),
+                     python=platform.python_version(), date=time.strftime("%Y-%m-%d"),
+                     minutes=round((time.perf_counter() - started) / 60, 1))
+
+
+# ------------------------------------------------------------------------------------------- the pipeline
+def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.PathLike,
+                out: str | os.PathLike | None = None, weights: str | None = None, overwrite: bool = False,
+                ferplus: str | os.PathLike | None = None,
+                on_stage: Callable[[str], None] | None = None, on_epoch: Callable[[dict], None] | None = None,
+                latency_runs: int = 50) -> dict:
+    """Build one zoo model into ``out/NAME`` (default: the installed package's zoo) and return its card: the
+    stages of the module's notes, in order."""
+    import ferlab.backend  # noqa: F401  (TensorFlow imported quietly, before anything needs it)
+
+    stage = on_stage or (lambda _text: None)
+    spec, spec_file = spec_for(name_or_file)
+    work = Path(work).resolve()
+    target = destination(spec, out, overwrite)
+    started = time.perf_counter()
+    plan = plan_build(spec, spec_file)
+    prepared = prepare_data(plan, source, work, ferplus, stage)
+    trained = train_networks(plan, prepared, work, weights, on_epoch, stage)
+    faces = derive_classes(plan, prepared)
+    calibrated = calibrate(plan, trained, faces, stage)
+    representative = representative_faces(faces)
     with atomic_dir(target, overwrite=True) as staging:  # existence was checked above, before any work
-        files, test_probs = {}, {}
+        tested = {}
         for kind in spec.files:
-            fmt, quantize = FILE_EXPORTS[kind]
-            stage(f"exporting {ZOO_FILES[kind]}")
-            blob, facts = convert(shipped, fmt, quantize, representative if quantize == "int8" else None)
-            path = staging / ZOO_FILES[kind]
-            path.write_bytes(blob)
-            clf = open_exported(path, fmt, classes)
-            agreement = parity(reference_val, _predict(clf.predict, x_val).astype(np.float32), np.asarray(y_val))
-            stage(f"testing {ZOO_FILES[kind]} on {len(x_test)} test faces")
-            test_probs[kind] = _predict(clf.predict, x_test)
-            latency = clf.latency_ms(1, runs=latency_runs)
-            atomic_write_json(sidecar_path(path), {
-                "classes": classes, "format": fmt, "quantize": quantize, "zoo_model": spec.name,
-                "input": input_spec(clf),
-                "output": {"shape": [None, len(classes)], "dtype": "float32",
-                           "content": "calibrated class probabilities (softmax), in the order of classes"},
-                "runtime": FORMATS.get(fmt).runtime, **facts, "ferlab_version": __version__})
-            files[kind] = {"file": ZOO_FILES[kind], "format": fmt, "quantize": quantize, "bytes": len(blob),
-                           "runtime": FORMATS.get(fmt).runtime, "latency_ms_1_face": latency,
-                           "test_accuracy": float((test_probs[kind].argmax(1) == y_test).mean()),
-                           "validation_parity": {k: agreement[k] for k in ("top1_agreement", "max_abs_diff")}}
-
+            exported = export_file(plan, kind, calibrated, faces, representative, staging, stage)
+            tested[kind] = evaluate_file(exported, faces, latency_runs, stage)
         stage("writing the card")
-        default = spec.default_file
-        test_raw = shipped_output(raw_views(x_test))  # the float model before and after the temperature
-        test_calibrated = _keras_predict(shipped, x_test)
-        metrics = classification_metrics(y_test, test_probs[default], classes)
-        member_metrics = {member.name: run.ok_metrics() for member, run in zip(members, runs)}
-        card = {
-            "name": spec.name, "summary": spec.summary, "role": spec.role, "default": spec.default,
-            "classes": classes, "default_file": default, "files": files, "tta": spec.tta,
-            "data": {"source": prepared.meta["source"]["name"], "protocol": spec.derive.protocol if groups else
-                     prepared.meta["protocol"]["name"], "split": prepared.meta["config"]["split"],
-                     "fingerprint": prepared.fingerprint, "counts": {s: len(faces(s)[1]) for s in
-                                                                     ("train", "val", "test")},
-                     "dropped": {k: v for k, v in prepared.meta.get("dropped", {}).items() if v},
-                     "licence": data_spec.licence},
-            "recipe": recipe,
-            **({"distillation": teachers if len(members) > 1 else teachers[members[0].name]} if teachers else {}),
-            "validation": validation,
-            "selection": {**(_selection(member_metrics[members[0].name]) if len(members) == 1 else
-                             {"members": {name: _selection(m) for name, m in member_metrics.items()}}),
-                          "rule": "the epoch with the best validation accuracy; the test faces choose nothing"},
-            "test": {**{k: metrics[k] for k in ("n", "accuracy", "accuracy_ci95", "loss", "macro_precision",
-                                                "macro_recall", "macro_f1", "weighted_f1", "per_class", "confusion")},
-                     "file": default,
-                     "keras_float_accuracy": float((test_calibrated.argmax(1) == y_test).mean())},
-            "calibration": {
-                "temperature": round(temperature, 4), "fitted_on": f"{len(y_val)} validation faces",
-                "ece_bins": ECE_BINS, "runtime": "Keras float32 (before: without the temperature, after: with it)",
-                "val_nll_before": negative_log_likelihood(shipped_output(val_raw), y_val),
-                "val_nll_after": negative_log_likelihood(reference_val, y_val),
-                "test_ece_before": expected_calibration_error(test_raw, y_test),
-                "test_ece_after": expected_calibration_error(test_calibrated, y_test),
-                "test_nll_before": negative_log_likelihood(test_raw, y_test),
-                "test_nll_after": negative_log_likelihood(test_calibrated, y_test),
-                "test_ece_default_file": expected_calibration_error(test_probs[default], y_test)},
-            "model": {**(_architecture(member_metrics[members[0].name]) if len(members) == 1 else
-                         {"members": {name: _architecture(m) for name, m in member_metrics.items()}}),
-                      "params": int(shipped.count_params()),
-                      "flops": _total([m.get("model", {}).get("flops") for m in member_metrics.values()])},
-            "command": _command(spec, spec_file, weights, data_spec.labels),
-            "spec": spec_file.read_text() if spec_file.is_file() else "",
-            "built": {"ferlab_version": __version__, "keras_version": version("keras"),
-                      "machine": machine_description(), "python": platform.python_version(),
-                      "date": time.strftime("%Y-%m-%d"), "minutes": round((time.perf_counter() - started) / 60, 1)},
-        }
-        atomic_write_json(staging / CARD_JSON, card)
-        atomic_write_text(staging / CARD_MD, render_card(card))
+        card = write_card(staging, model_card(plan, trained, faces, calibrated, tested, weights, started))
     return card
 
 

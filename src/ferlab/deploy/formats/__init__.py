@@ -20,10 +20,10 @@ from pathlib import Path
 from ferlab.deploy.formats import keras as keras_format
 from ferlab.deploy.formats import litert, onnx
 from ferlab.deploy.formats.base import FaceClassifier
+from ferlab.deploy.sidecar import sidecar_classes, sidecar_path
 from ferlab.errors import FerlabError
-from ferlab.io import read_json
 from ferlab.registry import Registry
-from ferlab.rundir import RunDir, check_classes
+from ferlab.rundir import RunDir
 
 QUANTIZE = ("none", "fp16", "int8", "dynamic")
 
@@ -54,6 +54,12 @@ def register_format(fmt: ModelFormat) -> ModelFormat:
 
 def export_formats() -> tuple[str, ...]:
     return tuple(f.name for f in FORMATS if f.exportable)
+
+
+def default_export_format(out: str | os.PathLike | None) -> str:
+    """What ``ferlab export`` makes without ``--format``: the export format ``out``'s suffix names, else litert."""
+    suffix = Path(out).suffix.lower() if out is not None else None
+    return next((f.name for f in FORMATS if f.exportable and f.suffix == suffix), "litert")
 
 
 def format_of_file(path: Path) -> ModelFormat | None:
@@ -92,12 +98,6 @@ def resolve_model_file(model: str | os.PathLike, backend: str = "auto") -> Path:
     return model
 
 
-def sidecar_path(model_file: str | os.PathLike) -> Path:
-    """Where the class names and provenance of an exported model live: ``model.onnx`` -> ``model.onnx.json``."""
-    model_file = Path(model_file)
-    return model_file.with_name(model_file.name + ".json")
-
-
 def load_classifier(path: str | os.PathLike, num_threads: int | None = None) -> FaceClassifier:
     """A run directory or a model file of any registered format -> its :class:`FaceClassifier`."""
     path = Path(path)
@@ -114,18 +114,15 @@ def load_classifier(path: str | os.PathLike, num_threads: int | None = None) -> 
 
 
 def classes_of(model_file: Path) -> list[str]:
-    """Class names from the sidecar, or from metrics.json when the model sits in its run directory."""
-    sidecar = sidecar_path(model_file)
-    if sidecar.is_file():
-        meta = read_json(sidecar, "model sidecar", fix="export the model again with `ferlab export`")
-        where = sidecar
-    elif (run := RunDir.holding(model_file)) is not None:
+    """Class names from the sidecar (:mod:`ferlab.deploy.sidecar`), or from metrics.json when the model sits
+    in its run directory."""
+    classes = sidecar_classes(model_file)
+    if classes is not None:
+        return classes
+    if (run := RunDir.holding(model_file)) is not None:
         return run.classes()
-    else:
-        raise FerlabError(f"{model_file}: class names not found: expected {sidecar.name} next to it "
-                          f"(written by `ferlab export`) or metrics.json of its run directory")
-    return check_classes(meta.get("classes") if isinstance(meta, dict) else None, where,
-                         "export the model again with `ferlab export`")
+    raise FerlabError(f"{model_file}: class names not found: expected {sidecar_path(model_file).name} next to it "
+                      f"(written by `ferlab export`) or metrics.json of its run directory")
 
 
 register_format(ModelFormat("keras", ".keras", "Keras (predict_on_batch)", keras_format.KerasClassifier,
@@ -135,5 +132,6 @@ register_format(ModelFormat("litert", ".tflite", "LiteRT interpreter", litert.Li
 register_format(ModelFormat("onnx", ".onnx", "ONNX Runtime (CPU)", onnx.OnnxClassifier, onnx.convert,
                             onnx.input_spec, {"none": 0.995, "fp16": 0.995, "int8": 0.97}))
 
-__all__ = ["FORMATS", "QUANTIZE", "FaceClassifier", "ModelFormat", "classes_of", "export_formats", "format_of_file",
-           "load_classifier", "model_file_words", "register_format", "resolve_model_file", "sidecar_path"]
+__all__ = ["FORMATS", "QUANTIZE", "FaceClassifier", "ModelFormat", "classes_of", "default_export_format",
+           "export_formats", "format_of_file", "load_classifier", "model_file_words", "register_format",
+           "resolve_model_file", "sidecar_path"]

@@ -24,7 +24,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ferlab.deploy.tracking import DEFAULT_SMOOTHING
 from ferlab.errors import FerlabError
+from ferlab.face import FACE_SIZE
 
 NPM_DIR = Path(__file__).resolve().parent / "npm"  # package.json + package-lock.json (package data)
 RUNTIME_PACKAGE = "@litertjs/core"
@@ -93,11 +95,16 @@ class OnDevice:
         return text.encode()
 
     def manifest(self, classes: list[str], min_confidence: float) -> dict:
+        """What the page reads before it runs anything (``ondevice/manifest.json``): where the runtime and
+        models are, and the numbers the browser must share with Python, which owns them: the classifier's face
+        side (``ferlab.face.FACE_SIZE``) and the EMA weight of the bars and tracks
+        (``ferlab.deploy.tracking.DEFAULT_SMOOTHING``). Server mode reads it too, for the bars' smoothing."""
         return {"available": self.available, "why": self.why,
                 "runtime": f"ondevice/runtime/{RUNTIME_PACKAGE}/dist/index.js",
                 "wasm": f"ondevice/runtime/{RUNTIME_PACKAGE}/wasm/", "detector": "ondevice/models/detector.tflite",
                 "classifier": "ondevice/models/classifier.tflite", "classes": list(classes),
-                "input_dtype": self.classifier_input, "min_confidence": min_confidence}
+                "input_dtype": self.classifier_input, "min_confidence": min_confidence,
+                "face_size": FACE_SIZE, "smoothing": DEFAULT_SMOOTHING}
 
 
 def prepare_ondevice(model_file: Path) -> OnDevice:

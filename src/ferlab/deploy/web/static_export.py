@@ -19,9 +19,9 @@ from ferlab.errors import FerlabError
 from ferlab.io import atomic_dir
 
 STATIC = Path(__file__).resolve().parent / "static"
-PAGE_FILES = ["app.js", "style.css", "manifest.webmanifest", "icons/icon-192.png", "icons/icon-512.png",
-              "ondevice/blazeface.js", "ondevice/engine.js", "ondevice/imaging.js", "ondevice/tracking.js",
-              "ondevice/worker.js"]
+# static/'s files that go to the site's root, not under static/: the page, and the service worker (its scope
+# is the folder it is served from). Every other file there is the page's, copied as the server serves it.
+AT_ROOT = {"index.html": "index.html", "ondevice/sw.js": "sw.js"}
 RUNTIME_FILES = [RUNTIME_MODULE, f"{RUNTIME_PACKAGE}/package.json",
                  *(f"{RUNTIME_PACKAGE}/wasm/{name}.{ext}" for name in ("litert_wasm_internal", "litert_wasm_compat_internal")
                    for ext in ("js", "wasm")),
@@ -52,10 +52,7 @@ def export_web(model_file: Path, classes: list[str], out: Path, *, name: str, li
     if not device.available:
         raise FerlabError(f"--format web: {device.why}")
     with atomic_dir(out, overwrite=True) as staging:  # existence was checked above
-        _copy(STATIC / "index.html", staging / "index.html")
-        for rel in PAGE_FILES:
-            _copy(STATIC / rel, staging / "static" / rel)
-        _copy(STATIC / "ondevice" / "sw.js", staging / "sw.js")
+        _copy_page(staging)
         for rel in RUNTIME_FILES:
             source = device.modules / rel
             if not source.is_file():
@@ -71,6 +68,20 @@ def export_web(model_file: Path, classes: list[str], out: Path, *, name: str, li
             name=name, classes=", ".join(classes), source=Path(model_file).name, version=version,
             licence=f"\n**Licence of the classifier's training data.** {licence}\n" if licence else ""))
     return out
+
+
+def page_files() -> list[str]:
+    """The page's files under ``static/`` (its scripts and modules, style, icons), relative, in a stable order:
+    what the folder holds, so a new module ships without a list to update."""
+    files = (p.relative_to(STATIC).as_posix() for p in STATIC.rglob("*") if p.is_file())
+    return sorted(rel for rel in files if rel not in AT_ROOT)
+
+
+def _copy_page(site: Path) -> None:
+    for rel, target in AT_ROOT.items():
+        _copy(STATIC / rel, site / target)
+    for rel in page_files():
+        _copy(STATIC / rel, site / "static" / rel)
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -1,5 +1,5 @@
 // On-device mode: the camera frame never leaves the browser. BlazeFace finds the faces, the zoo (or your)
-// classifier labels each 48x48 crop, tracks and smoothing as in `ferlab live`; both models run in
+// classifier labels each face crop, tracks and smoothing as in `ferlab live`; both models run in
 // LiteRT.js (WebAssembly, XNNPACK), loaded from this server or a static export (no CDN), each in its own
 // worker (worker.js), so that a camera stream is a pipeline: `detect` one frame while the last one is
 // labelled. `analyze` does both for one image.
@@ -31,13 +31,15 @@ function spawn(role, manifest) {
 }
 
 // manifest: {runtime: URL of LiteRT.js's module, wasm: folder URL, detector: URL, classifier: URL,
-//            classes: [...], input_dtype: "uint8" | "float32", min_confidence: number}; URLs absolute.
-export async function createEngine(manifest, { smoothing = 0.35 } = {}) {
+//            classes: [...], input_dtype: "uint8" | "float32", min_confidence: number, face_size: the
+//            classifier's input side in pixels, smoothing: the tracks' EMA weight}; URLs absolute. The server
+//            writes it (ferlab.deploy.web.ondevice.OnDevice.manifest), with the numbers Python owns.
+export async function createEngine(manifest) {
   const detector = spawn("detector", manifest);
   const classifier = spawn("classifier", manifest);
   const files = await Promise.all([detector.loaded, classifier.loaded]);
   const tracker = new FaceTracker();
-  const smoother = new EMASmoother(smoothing);
+  const smoother = new EMASmoother(manifest.smoothing);
   const classes = manifest.classes;
   const minConfidence = manifest.min_confidence || 0;
 

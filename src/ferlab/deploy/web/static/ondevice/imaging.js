@@ -216,8 +216,9 @@ export function squareBox(face, margin) {
 }
 
 // The classifier's input: a size x size grayscale crop of face from an RGBA frame
-// (ferlab.deploy.detection.base.crop_face: gray, replicate the border, resize).
-export function cropFace(rgba, width, height, face, margin = 0, size = 48) {
+// (ferlab.deploy.detection.base.crop_face: gray, replicate the border, resize); size is the manifest's
+// face_size (ferlab.face.FACE_SIZE), never a number written here.
+export function cropFace(rgba, width, height, face, size, margin = 0) {
   const [x, y, side] = squareBox(face, margin);
   return resize(region(rgba, width, height, [x, y, side, side], 1), side, side, 1, size, size);
 }

@@ -1,5 +1,4 @@
-// Track ids across frames and smoothed probabilities, as ferlab.deploy.live.tracking does for `ferlab live`.
-export const DEFAULT_SMOOTHING = 0.35;
+// Track ids across frames and smoothed probabilities, as ferlab.deploy.tracking does for `ferlab live`.
 
 export function iou(a, b) {
   const ix = Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]));
@@ -58,9 +57,11 @@ export class FaceTracker {
   }
 }
 
-// p <- alpha * p_new + (1 - alpha) * p, per track (alpha = 1: no smoothing).
+// p <- alpha * p_new + (1 - alpha) * p, per track (alpha = 1: no smoothing). alpha has no default here: the
+// page takes the server manifest's "smoothing" (ferlab.deploy.tracking.DEFAULT_SMOOTHING owns the number).
 export class EMASmoother {
-  constructor(alpha = DEFAULT_SMOOTHING) {
+  constructor(alpha) {
+    if (!(alpha > 0 && alpha <= 1)) throw new Error(`EMASmoother: alpha must be in (0, 1], got ${alpha}`);
     this.alpha = alpha;
     this.state = new Map();
   }

@@ -32,7 +32,7 @@ async function compiled(litert, url) {
 }
 
 // The detector's worker: BlazeFace (one with a memory of the stream's last frames, one for still images)
-// and the faces' 48x48 crops, cut here where the frame's pixels are.
+// and the faces' crops, cut here where the frame's pixels are.
 async function detector(litert, manifest) {
   const [{ BlazeFace }, { cropFace }] = await Promise.all([import("./blazeface.js"), import("./imaging.js")]);
   const { model, run } = await compiled(litert, manifest.detector);
@@ -51,7 +51,7 @@ async function detector(litert, manifest) {
     if (frame) rgba = await framePixels(frame, width, height, pixels);
     const faces = whole ? [{ x: 0, y: 0, w: width, h: height, score: 1 }]
       : await (isStill ? still : stream).detect(rgba, width, height);
-    const crops = faces.map((face) => cropFace(rgba, width, height, face));
+    const crops = faces.map((face) => cropFace(rgba, width, height, face, manifest.face_size));
     return [{ width, height, faces, crops, ms: performance.now() - started }, crops.map((c) => c.buffer)];
   };
 }
@@ -79,14 +79,15 @@ async function framePixels(image, width, height, pixels) {
   }
 }
 
-// The classifier's worker: class probabilities of 48x48 grayscale crops, one model call each.
+// The classifier's worker: class probabilities of grayscale face crops (face_size square), one model call each.
 async function classifier(litert, manifest) {
   const { run } = await compiled(litert, manifest.classifier);
   const dtype = manifest.input_dtype === "float32" ? Float32Array : Uint8Array;
+  const shape = [1, manifest.face_size, manifest.face_size, 1];
   return async ({ crops }) => {
     const started = performance.now();
     const probabilities = [];
-    for (const crop of crops) probabilities.push(Array.from((await run(dtype.from(crop), [1, 48, 48, 1]))[0]));
+    for (const crop of crops) probabilities.push(Array.from((await run(dtype.from(crop), shape))[0]));
     return [{ probabilities, ms: performance.now() - started }, []];
   };
 }
