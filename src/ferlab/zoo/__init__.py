@@ -286,14 +286,13 @@ def export_zoo_file(name: str, fmt: str | None, quantize: str, out: str | os.Pat
     are (already exported, calibrated and tested). Any other needs the Keras model: rebuild with ``ferlab
     models build`` and export from its training run.
     """
-    from ferlab.deploy.formats import format_of_file, sidecar_path
+    from ferlab.deploy.formats import default_export_format, sidecar_path
     from ferlab.io import atomic_write_bytes
 
     entry = get_model(name)
     entry.require_built()
     if fmt is None:  # as `ferlab export` does: from --out's suffix, else litert
-        by_suffix = format_of_file(Path(out)) if out is not None else None
-        fmt = by_suffix.name if by_suffix is not None else "litert"
+        fmt = default_export_format(out)
     kind = {export: kind for kind, export in FILE_EXPORTS.items()}.get((fmt.lower(), quantize))
     if kind is None or kind not in entry.spec.files:
         shipped = ", ".join(f"{FILE_EXPORTS[k][0]} --quantize {FILE_EXPORTS[k][1]}" for k in entry.spec.files)

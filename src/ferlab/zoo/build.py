@@ -53,7 +53,7 @@ import numpy as np
 from ferlab import __version__
 from ferlab.data.prepare import PrepareConfig, PreparedData, prepare
 from ferlab.data.protocols import get_protocol
-from ferlab.deploy.export import convert, input_spec, open_exported, parity, predict_chunked
+from ferlab.deploy.export import REPRESENTATIVE_IMAGES, convert, input_spec, open_exported, parity, predict_chunked
 from ferlab.deploy.formats import FORMATS
 from ferlab.deploy.sidecar import write_sidecar
 from ferlab.errors import FerlabError
@@ -67,7 +67,6 @@ from ferlab.rundir import RunDir
 from ferlab.zoo import FILE_EXPORTS, MEMBERS_DIR, MODELS, MODELS_DIR, ZOO_FILES, ZooSpec, build_command, read_spec
 from ferlab.zoo.card import CardBuilt, CardCalibration, CardData, CardFile, ZooCard, write_card
 
-REPRESENTATIVE_FACES = 300  # int8 calibration faces, drawn from the training split
 
 
 def spec_for(name_or_file: str | os.PathLike, beside: Path | None = None) -> tuple[ZooSpec, Path]:
@@ -450,9 +449,10 @@ class Exported:
 
 
 def representative_faces(faces: Faces) -> np.ndarray:
-    """The int8 calibration faces: REPRESENTATIVE_FACES training faces, the same on every rebuild."""
+    """The int8 calibration faces: REPRESENTATIVE_IMAGES training faces (as `ferlab export`), the same on every
+    rebuild."""
     x_train, _ = faces.split("train")
-    n = min(REPRESENTATIVE_FACES, len(x_train))
+    n = min(REPRESENTATIVE_IMAGES, len(x_train))
     return x_train[np.sort(np.random.default_rng(1).choice(len(x_train), n, replace=False))]
 
 
