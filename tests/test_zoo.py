@@ -223,7 +223,12 @@ def test_a_built_model_has_its_files_and_a_complete_card(built_tiny):
         assert clf.classes == card["classes"]
         probs = clf.predict(x)
         np.testing.assert_allclose(probs.sum(1), 1.0, atol=0.01 if kind == "litert-int8" else 1e-4)  # int8: 1/256 steps
-        assert entry["validation_parity"]["top1_agreement"] >= (0.97 if kind == "litert-int8" else 0.995)
+        # Export's parity bounds (97% int8, 99.5% float), less two binomial standard errors: the tiny model is
+        # checked on 84 validation faces, where a file that agrees on 97% of faces shows 93.3-100%.
+        n_val = card["validation"]["faces"]
+        bound = 0.97 if kind == "litert-int8" else 0.995
+        slack = 2 * (bound * (1 - bound) / n_val) ** 0.5
+        assert entry["validation_parity"]["top1_agreement"] >= bound - slack, (kind, n_val)
     text = (folder / "card.md").read_text()
     assert f"{card['test']['accuracy']:.2%}" in text and card["command"] in text and "Licence" in text
 
