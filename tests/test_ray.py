@@ -85,7 +85,7 @@ def test_ray_study_matches_local_survives_a_killed_worker_and_tracks(ray_cluster
     pd.testing.assert_series_equal(a.pop("model_size_mb"), b.pop("model_size_mb"), atol=0.011)
     pd.testing.assert_frame_equal(a, b)  # every accuracy, loss and metric identical to the local executor's
     final = json.loads((out / "status.json").read_text())
-    assert final["counts"] == {"pending": 0, "running": 0, "done": 5, "failed": 0}
+    assert final["counts"] == {"pending": 0, "running": 0, "done": 5, "failed": 0, "interrupted": 0}
 
     from mlflow.tracking import MlflowClient
 

@@ -54,3 +54,15 @@ def validate(model: type[M], raw: dict, where: str) -> M:
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         raise FerlabError(f"{where}: {key}: {msg}") from None
+
+
+def first_difference(recorded: object, expected: object, says: str = "the spec says", key: str = "") -> str | None:
+    """``"train.epochs = 20 (the spec says 15)"`` for the first key (in sorted order) where a recorded config
+    differs from the expected one, or None when they are equal: one line that tells the user what to fix."""
+    if isinstance(recorded, dict) and isinstance(expected, dict):
+        for k in sorted(set(recorded) | set(expected)):
+            diff = first_difference(recorded.get(k), expected.get(k), says, f"{key}.{k}" if key else k)
+            if diff is not None:
+                return diff
+        return None
+    return None if recorded == expected else f"{key} = {recorded!r} ({says} {expected!r})"

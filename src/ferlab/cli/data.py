@@ -37,7 +37,8 @@ def data_prepare(
     out: Annotated[Optional[Path], typer.Option(help="Output directory (default prepared/<source>-<protocol>-<split>-seed<seed>).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output directory.")] = False,
 ) -> None:
-    """Load a source, apply a protocol and a leak-free split, and write images.npy + manifest.csv + data.json."""
+    """Load a source, apply a protocol and a leak-free split, and write a prepared data set (images, manifest,
+    metadata)."""
     from pydantic import ValidationError
 
     from ferlab.data.prepare import PrepareConfig, check_out, load_faces, prepare
@@ -86,9 +87,10 @@ def data_info(
     source (an image folder, a CSV, 'synthetic') it is written only with --montage PATH.
     """
     from ferlab.data.info import source_summary, write_montage
+    from ferlab.data.prepare import is_prepared
 
     path = Path(target)
-    prepared = (path / "data.json").is_file()
+    prepared = is_prepared(path)
     if montage is not None and montage.exists() and not (prepared and montage.resolve() == (path / "montage.png").resolve()):
         raise FerlabError(f"--montage {montage}: already exists; give a new file name (nothing is overwritten)")
     if montage is not None and not montage.parent.is_dir():

@@ -14,7 +14,7 @@ import typer
 from ferlab.cli.common import console, out_console, positive, progress_bar
 from ferlab.cli.show import print_results, print_run
 from ferlab.evaluate.tta import TTA_CHOICES
-from ferlab.study.executors import EXECUTORS
+from ferlab.study.executors import EXECUTORS, MAX_RETRIES, executor_class
 
 
 def register(app: typer.Typer) -> None:
@@ -71,7 +71,7 @@ def study_cmd(
     cpus_per_trial: Annotated[Optional[float], typer.Option(help="CPUs per trial (Ray); default the spec's [resources] cpus, else 1.")] = None,
     gpus_per_trial: Annotated[Optional[float], typer.Option(help="GPUs per trial (Ray; fractions share a GPU); default the spec's, else 0.")] = None,
     memory_per_trial: Annotated[Optional[float], typer.Option(help="Memory per trial in GB (Ray schedules by it); default the spec's, else none.")] = None,
-    max_retries: Annotated[int, typer.Option(help="Ray: times a trial whose worker died is retried (it resumes from its last epoch).")] = 3,
+    max_retries: Annotated[int, typer.Option(help="Ray: times a trial whose worker died is retried (it resumes from its last epoch).")] = MAX_RETRIES,
     precision: Annotated[str, typer.Option(help="float32, or mixed (Keras mixed_float16: for GPUs; slower on CPUs).")] = "float32",
     track: Annotated[Optional[str], typer.Option(help="Log each trial to MLflow: mlflow (./mlruns) or mlflow:URI (pip install 'ferlab[mlflow]').")] = None,
 ) -> None:
@@ -91,11 +91,13 @@ def study_cmd(
     wanted = {"cpus": cpus_per_trial, "gpus": gpus_per_trial, "memory_gb": memory_per_trial}
     study = study.model_copy(update={"resources": study.resources.model_copy(
         update={k: v for k, v in wanted.items() if v is not None})})
+    # The executor takes the options it has (Ray: --address, --max-retries); the others mean nothing to it.
+    runner = executor_class(executor).from_options(address=address, max_retries=max_retries)
     out = out or Path("studies") / study.name
     try:
         with StudyProgress() as progress:
-            table = run_study(study, out, data_dir=data, retry_failed=retry_failed, only=only, executor=executor,
-                              address=address, max_retries=max_retries, track=track, on_status=progress.update)
+            table = run_study(study, out, data_dir=data, retry_failed=retry_failed, only=only, executor=runner,
+                              track=track, on_status=progress.update)
     except KeyboardInterrupt:
         interrupted()
     print_results(table, out)

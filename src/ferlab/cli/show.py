@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ferlab.cli.common import out_console
 from ferlab.errors import FerlabError
+from ferlab.studydir import StudyDir
 
 MAX_SUMMARY_ROWS = 40
 
@@ -23,7 +24,7 @@ def print_run(metrics: dict, out: Path) -> None:
 
 
 def print_results(table, out: Path) -> None:
-    view = Table(title=f"{out}/results.csv")
+    view = Table(title=str(StudyDir(out).results_csv))
     for col in ("trial_id", "status", "train_accuracy", "val_accuracy", "test_accuracy", "macro_f1"):
         view.add_column(col, justify="left" if col in ("trial_id", "status") else "right")
     for row in table.itertuples():

@@ -27,7 +27,7 @@ class FaceSet:
         origin_split  the source's own split: ``Training``, ``PublicTest``, ``PrivateTest`` for FER2013,
                       ``train``/``test``/``val`` for image folders, ``""`` when the source has none
         origin_label  the original label as a canonical name (see CANONICAL_LABELS) or ``""`` if unlabelled
-    name: a short description of the source, recorded in data.json.
+    name: a short description of the source, recorded in the prepared data set's metadata (ferlab.data.prepare).
     """
 
     images: np.ndarray

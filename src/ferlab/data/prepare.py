@@ -1,6 +1,10 @@
 """Prepared data sets: ``images.npy`` + ``manifest.csv`` + ``data.json``, written atomically.
 
 Same inputs and seed give byte-identical files (nothing time- or machine-dependent is written).
+This module owns the set on disk: its files and its marker (:func:`is_prepared`: data.json, the file every
+command tests before it reads a directory as a prepared set), its reader (:class:`PreparedData`), and the
+one rule for a set a command prepares for itself, a study's or a zoo build's (:func:`prepare_or_reuse`:
+reuse it if it was prepared with the same settings, prepare it if there is none, refuse it otherwise).
 """
 
 from __future__ import annotations
@@ -9,15 +13,17 @@ import hashlib
 import io
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ferlab import __version__
+from ferlab.config import first_difference
 from ferlab.data.duplicates import duplicate_statistics
 from ferlab.data.faceset import FaceSet
 from ferlab.data.protocols import Protocol, get_protocol
@@ -27,7 +33,9 @@ from ferlab.errors import FerlabError
 from ferlab.io import atomic_dir, read_json
 
 FORMAT_VERSION = 1
-PREPARED_FILES = ("images.npy", "manifest.csv", "data.json")
+MARKER = "data.json"  # the set's metadata; its presence marks a directory as a prepared data set
+PREPARED_FILES = ("images.npy", "manifest.csv", MARKER)
+PATH_SETTINGS = ("source", "ferplus")  # settings that name files: the same file however it is spelled
 OWN_FILES = {*PREPARED_FILES, "montage.png"}  # what ferlab writes into a prepared directory (data info: the montage)
 
 
@@ -74,7 +82,7 @@ def check_out(out: str | os.PathLike, overwrite: bool = False) -> None:
     if out.is_symlink() or not out.is_dir():  # replacing a link would not touch what it points to
         raise FerlabError(f"--out {out}: exists and is not a directory; choose another --out")
     entries = sorted(p.name for p in out.iterdir())
-    if entries and not _is_prepared(out):
+    if entries and not _complete(out):
         raise FerlabError(f"--out {out}: exists and is not a prepared data set (holds {_some(entries)}); choose "
                           f"another --out (--overwrite replaces only a prepared data set or an empty directory)")
     foreign = [name for name in entries if name not in OWN_FILES]
@@ -85,11 +93,18 @@ def check_out(out: str | os.PathLike, overwrite: bool = False) -> None:
         raise FerlabError(f"--out {out}: already exists; choose another --out or pass --overwrite")
 
 
-def _is_prepared(path: Path) -> bool:
+def is_prepared(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is marked as a prepared data set (its data.json is there). :class:`PreparedData`
+    then checks the rest, so a damaged set is one error line naming what is missing, not "no data set"."""
+    return (Path(path) / MARKER).is_file()
+
+
+def _complete(path: Path) -> bool:
+    """Every file of a prepared set, with readable metadata: what ``--overwrite`` may replace."""
     if not all((path / name).is_file() for name in PREPARED_FILES):
         return False
     try:
-        meta = json.loads((path / "data.json").read_text(encoding="utf-8"))
+        meta = json.loads((path / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return isinstance(meta, dict) and "format_version" in meta  # any version: replacing an old one is the fix
@@ -104,7 +119,7 @@ def prepare(cfg: PrepareConfig, out: str | os.PathLike, *, overwrite: bool = Fal
     """Load, map, split and write a prepared data set to ``out``; return it loaded.
 
     ``faces`` lets a caller that already loaded the source (e.g. to prepare several splits) skip reloading.
-    Classes missing from a split are listed in data.json's ``warnings`` (see :func:`coverage_warnings`).
+    Classes missing from a split are listed in the metadata's ``warnings`` (see :func:`coverage_warnings`).
     """
     out = Path(out)
     check_out(out, overwrite)
@@ -151,8 +166,39 @@ def prepare(cfg: PrepareConfig, out: str | os.PathLike, *, overwrite: bool = Fal
     with atomic_dir(out, overwrite=overwrite) as tmp:
         (tmp / "images.npy").write_bytes(npy.getvalue())
         (tmp / "manifest.csv").write_bytes(csv_bytes)
-        (tmp / "data.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        (tmp / MARKER).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return PreparedData(out)
+
+
+def prepare_or_reuse(cfg: PrepareConfig, out: str | os.PathLike, *, says: str, fix: str,
+                     on_prepare: Callable[[], None] | None = None) -> PreparedData:
+    """The data set prepared with ``cfg`` at ``out``: the one there if it was prepared with every setting
+    ``cfg`` states, else prepared now (``on_prepare`` first, to say so). A set there prepared with other
+    settings is refused with one line: its first differing setting, what ``says`` the wanted value (``"the
+    spec's [data] says"``), and ``fix``. One rule for every command that prepares its own data, so a rerun
+    with changed settings never trains on the old set. A caller states what defines its set: a study every
+    setting (its data is its spec's [data], defaults included), a zoo build its spec's [data] and the
+    source, so a set prepared there beforehand with, say, fewer synthetic faces serves it."""
+    out = Path(out)
+    if not is_prepared(out):
+        if on_prepare is not None:
+            on_prepare()
+        return prepare(cfg, out)
+    data = PreparedData(out)
+    diff = data.config_difference(cfg, says)
+    if diff is not None:
+        raise FerlabError(f"{out}: prepared with {diff}; {fix}")
+    return data
+
+
+def _same_file(a: str | None, b: str | None) -> bool:
+    return a == b or (a is not None and b is not None and Path(a).resolve() == Path(b).resolve())
+
+
+def _stated(recorded: dict, wanted: dict) -> dict:
+    """``recorded`` cut down to the keys ``wanted`` states, at every depth."""
+    return {k: _stated(recorded[k], v) if isinstance(v, dict) and isinstance(recorded.get(k), dict) else recorded.get(k)
+            for k, v in wanted.items()}
 
 
 def coverage_warnings(counts: dict, cfg: PrepareConfig, protocol: Protocol, n_skipped: int, report: dict) -> list[str]:
@@ -205,11 +251,11 @@ class PreparedData:
             if not (self.path / name).is_file():
                 raise FerlabError(f"{self.path}: not a prepared data set (no {name}); make one with 'ferlab data prepare --out {self.path}'")
         if self.meta.get("format_version") != FORMAT_VERSION:
-            raise FerlabError(f"{self.path}/data.json: format_version {self.meta.get('format_version')!r} is not {FORMAT_VERSION}; prepare it again with this ferlab")
+            raise FerlabError(f"{self.path / MARKER}: format_version {self.meta.get('format_version')!r} is not {FORMAT_VERSION}; prepare it again with this ferlab")
 
     @cached_property
     def meta(self) -> dict:
-        return read_json(self.path / "data.json", "data.json")
+        return read_json(self.path / MARKER, MARKER)
 
     @cached_property
     def manifest(self) -> pd.DataFrame:
@@ -233,6 +279,21 @@ class PreparedData:
     @property
     def fingerprint(self) -> str:
         return self.meta["fingerprint"]
+
+    def config_difference(self, cfg: PrepareConfig, says: str) -> str | None:
+        """The first setting stated in ``cfg`` (set, not left to its default) that this set was prepared
+        without (``"split.seed = 1 (SAYS 0)"``), or None. The recorded settings are read as today's
+        :class:`PrepareConfig` (a setting added since takes its default, as it did then), and a path setting
+        matches the same file however it is spelled."""
+        try:
+            recorded = PrepareConfig.model_validate(self.meta.get("config")).model_dump(mode="json")
+        except ValidationError:
+            return f"settings this ferlab cannot read ({self.path / MARKER} 'config')"
+        wanted = cfg.model_dump(mode="json", exclude_unset=True)
+        for key in PATH_SETTINGS:
+            if key in wanted and _same_file(recorded[key], wanted[key]):
+                recorded[key] = wanted[key]
+        return first_difference(_stated(recorded, wanted), wanted, says)
 
     @property
     def has_votes(self) -> bool:

@@ -178,10 +178,10 @@ def parity(reference: np.ndarray, exported: np.ndarray, labels: np.ndarray | Non
 
 # ----------------------------------------------------------------------------------------------- the run
 def _load_data(run: RunDir, config: dict, data: str | os.PathLike | None, classes: list[str]):
-    from ferlab.data.prepare import PreparedData
+    from ferlab.data.prepare import PreparedData, is_prepared
 
     path = Path(data) if data is not None else Path(str(config.get("data", "")))
-    if data is None and not (path / "data.json").is_file():
+    if data is None and not is_prepared(path):
         raise FerlabError(f"{run.config_file}: its prepared data {str(path)!r} is gone; "
                           f"pass --data with the prepared data directory the run was trained on")
     prepared = PreparedData(path)

@@ -12,6 +12,7 @@ from ferlab.models.pooling import POOLINGS
 from ferlab.report import figures, tables
 from ferlab.report.render import Block, Heading, Image, Table, Text, to_html, to_markdown
 from ferlab.report.study import Study, load_study
+from ferlab.studydir import StudyDir
 
 N_BOOTSTRAP = 1000
 
@@ -56,7 +57,7 @@ def write_report(study_dir: str | Path, out_dir: str | Path | None = None,
     """
     study = load_study(study_dir)
     other = load_study(compare) if compare is not None else None
-    out = Path(out_dir) if out_dir is not None else study.root / "report"
+    out = Path(out_dir) if out_dir is not None else StudyDir(study.root).report_dir
     # atomic_dir replaces ``out`` wholesale: never let a mistyped path delete something that is not a report.
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "report.md").is_file())):
         raise FerlabError(f"{out}: exists and is not a ferlab report; choose another output directory")

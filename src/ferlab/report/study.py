@@ -13,9 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ferlab.data.prepare import MARKER as PREPARED_MARKER
+from ferlab.data.prepare import is_prepared
 from ferlab.errors import FerlabError
 from ferlab.io import read_json
 from ferlab.rundir import CONFIG_COLUMNS, HISTORY_METRICS, RESULT_SCHEMA, RunDir
+from ferlab.studydir import StudyDir
 
 # Configuration columns that may distinguish two models of one backbone (shown in the model label when they vary).
 VARIANT_COLUMNS = ("pooling_scope", "mode", "input_size", "preprocessing", "weights")
@@ -81,17 +84,18 @@ class Study:
 def load_study(study_dir: str | Path) -> Study:
     """Read study.json, results.csv and, for every successful trial, metrics.json, predictions.csv and
     (when present) history.csv; raise :class:`FerlabError` on the first missing or corrupt file."""
-    root = Path(study_dir)
+    study = StudyDir(study_dir)
+    root = study.path
     if not root.is_dir():
         raise FerlabError(f"{root}: study directory not found; pass the STUDY_DIR the study runner wrote")
-    if not (root / "study.json").exists():  # a directory of another kind: say which, and what to give instead
-        _not_a_study(root)  # returns only for a study that lost its study.json: "rerun the study" below
-    meta = _read_json(root / "study.json", "study metadata", RERUN)
-    results = _read_results(root / "results.csv")
+    if not study.study_file.exists():  # a directory of another kind: say which, and what to give instead
+        _not_a_study(study)  # returns only for a study that lost its study.json: "rerun the study" below
+    meta = _read_json(study.study_file, "study metadata", RERUN)
+    results = _read_results(study.results_csv)
     trials: dict[str, TrialFiles] = {}
     reference: tuple[Path, pd.DataFrame] | None = None
     for row in results[results["status"] == "ok"].itertuples():
-        run = RunDir(root / (row.run_dir or f"trials/{row.trial_id}"))
+        run = study.run(row.run_dir) if row.run_dir else study.trial(row.trial_id)
         fix = f"rerun trial {row.trial_id} (delete {run.path} and rerun the study)"
         metrics = _read_json(run.metrics_file, "trial metrics", fix)
         _require_keys(run.metrics_file, metrics, fix)
@@ -104,22 +108,25 @@ def load_study(study_dir: str | Path) -> Study:
         history = _read_csv(run.history_file, HISTORY_METRICS, fix) if run.history_file.is_file() else None
         trials[row.trial_id] = TrialFiles(row.trial_id, metrics, preds, history)
     if reference is None:
-        raise FerlabError(f"{root / 'results.csv'}: no trial has status ok; fix the failures listed there and rerun the study")
+        raise FerlabError(f"{study.results_csv}: no trial has status ok; fix the failures listed there and rerun the "
+                          f"study")
     return Study(root, meta, results, trials, reference[1]["label_id"].to_numpy(dtype=np.int64))
 
 
-def _not_a_study(root: Path) -> None:
+def _not_a_study(study: StudyDir) -> None:
     """``ferlab report`` on a prepared data set or a training run: name it as such, not as a broken study."""
-    if (root / "data.json").is_file():
-        raise FerlabError(f"{root}: a prepared data set (data.json), not a study; give the STUDY_DIR that `ferlab study "
-                          f"--out` wrote, or run a study on this data first: ferlab study --data {root} --out STUDY_DIR")
-    if (root / "config.json").is_file():
-        raise FerlabError(f"{root}: a training run (config.json), not a study; its results are in metrics.json "
-                          f"(`ferlab evaluate {root} --data DIR` scores it on other data); give ferlab report the "
-                          f"STUDY_DIR that `ferlab study --out` wrote")
-    if not (root / "results.csv").is_file():  # with results.csv: a study that lost study.json (the caller says so)
-        raise FerlabError(f"{root}: not a study directory (no study.json or results.csv); give the STUDY_DIR that "
-                          f"`ferlab study --out` wrote")
+    root, run = study.path, RunDir(study.path)
+    if is_prepared(root):
+        raise FerlabError(f"{root}: a prepared data set ({PREPARED_MARKER}), not a study; give the STUDY_DIR that "
+                          f"`ferlab study --out` wrote, or run a study on this data first: ferlab study --data {root} "
+                          f"--out STUDY_DIR")
+    if run.config_file.is_file():
+        raise FerlabError(f"{root}: a training run ({run.config_file.name}), not a study; its results are in "
+                          f"{run.metrics_file.name} (`ferlab evaluate {root} --data DIR` scores it on other data); "
+                          f"give ferlab report the STUDY_DIR that `ferlab study --out` wrote")
+    if not study.results_csv.is_file():  # with results.csv: a study that lost study.json (the caller says so)
+        raise FerlabError(f"{root}: not a study directory (no {study.study_file.name} or {study.results_csv.name}); "
+                          f"give the STUDY_DIR that `ferlab study --out` wrote")
 
 
 def _read_json(path: Path, what: str, fix: str) -> dict:

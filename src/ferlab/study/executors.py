@@ -10,6 +10,14 @@ table is ferlab's, so Tune would add a second checkpoint and result format and i
 trial for nothing used. A task killed with its worker (SIGKILL, node lost, out of memory) is retried
 by Ray (``max_retries``); the retry takes the trial's lock, so it starts only when the killed
 process is gone, and resumes from the last epoch checkpoint.
+
+Executors are one registry, :data:`EXECUTORS` (``ferlab study --executor``'s choices and help read it).
+An executor is an :class:`Executor` subclass registered with :func:`register_executor`: its ``name`` and
+``summary``, its own options as an :class:`ExecutorOptions` model (Ray: the cluster's address and the
+retries of a lost task; the local executor has none), and ``run`` calling :func:`run_trial` where it
+likes. The command line builds the chosen one from its options (:meth:`Executor.from_options`), so the
+study runner passes no executor's options along; what every trial asks of its worker (the spec's
+``[resources]``) travels with the :class:`TrialJob`.
 """
 
 from __future__ import annotations
@@ -18,17 +26,25 @@ import os
 import socket
 import time
 import traceback
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ferlab.errors import FerlabError, first_line
 from ferlab.io import atomic_write_json, atomic_write_text, file_lock, read_json
+from ferlab.registry import Registry
 from ferlab.rundir import RunDir
+from ferlab.studydir import StudyDir
 
-if TYPE_CHECKING:  # the command line reads EXECUTORS; the spec module would load pydantic configs and more
+if TYPE_CHECKING:  # the command line reads EXECUTORS; the spec module would load the training configs and more
     from ferlab.study.spec import Resources, Trial
+    from ferlab.study.status import StudyStatus
+
+MAX_RETRIES = 3  # times Ray runs a trial again whose worker died (it resumes from its last epoch)
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,64 @@ class TrialJob:
     data_path: str  # the prepared data (idem)
     use_feature_cache: bool = True
     session: str = ""  # this driver run: tells its workers' worker.json from those of earlier runs
+    resources: Resources | None = None  # what each trial asks of its worker (the spec's [resources]); None: defaults
+
+
+class ExecutorOptions(BaseModel):
+    """An executor's own options; this base has none. Subclasses add fields named as the command line's
+    options (``address`` for ``--address``), so :meth:`Executor.from_options` can pick them out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Executor(ABC):
+    """Where a study's trials run. A subclass sets ``name``, ``summary`` and ``Options``, implements ``run``,
+    and is registered with :func:`register_executor`."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]  # one line for ``--executor``'s help
+    Options: ClassVar[type[ExecutorOptions]] = ExecutorOptions
+
+    def __init__(self, options: ExecutorOptions | None = None):
+        self.options = options if options is not None else self.Options()
+
+    @classmethod
+    def from_options(cls, **given: object) -> Executor:
+        """This executor with its options taken from ``given`` (the command line's): the ones it has, where
+        set; the rest (``--address`` for the local executor) mean nothing to it and are left out."""
+        fields = {k: v for k, v in given.items() if k in cls.Options.model_fields and v is not None}
+        try:
+            return cls(cls.Options(**fields))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = str(error["loc"][0]) if error["loc"] else ""
+            raise FerlabError(f"--{name.replace('_', '-')} {fields.get(name)}: {error['msg'].lower()} "
+                              f"(--executor {cls.name})") from None
+
+    def preflight(self) -> None:
+        """What can fail before the study directory is touched (a missing package, a dead address): one line now."""
+
+    @abstractmethod
+    def run(self, pending: list[Trial], job: TrialJob, status: StudyStatus,
+            finished: Callable[[Trial, dict], None]) -> None:
+        """Run the pending trials (each through :func:`run_trial`), keeping ``status`` current and handing
+        each trial's metrics to ``finished`` as it ends; the driver writes the study's tables from there."""
+
+
+EXECUTORS: Registry[type[Executor]] = Registry("executor", "--executor")
+
+
+def register_executor(cls: type[Executor]) -> type[Executor]:
+    """Register an executor class (a class decorator): ``ferlab study --executor NAME`` then offers it."""
+    EXECUTORS.register(cls.name, cls)
+    return cls
+
+
+def executor_class(name: str) -> type[Executor]:
+    """The executor class ``--executor NAME`` chooses; an unknown name is one error line listing the choices."""
+    if name not in EXECUTORS:
+        raise FerlabError(f"--executor {name}: unknown executor; choose one of {', '.join(EXECUTORS.names())}")
+    return EXECUTORS.get(name)
 
 
 _DATA: dict[str, object] = {}  # a worker's loaded data, kept for its next trial (Ray reuses CPU workers)
@@ -54,7 +128,7 @@ def _prepared(path: str):
 
 
 def run_trial(job: TrialJob, trial: Trial, on_epoch: Callable[[dict], None] | None = None) -> dict:
-    """Train (or resume) one trial into STUDY_DIR/trials/ID; return its metrics.json (ok or failed).
+    """Train (or resume) one trial into its run directory in the study; return its metrics.json (ok or failed).
 
     A trial that raises (weights missing offline, a backbone too big for memory, a bug in one backbone)
     is recorded as failed with its traceback in error.txt, and the study goes on.
@@ -63,7 +137,8 @@ def run_trial(job: TrialJob, trial: Trial, on_epoch: Callable[[dict], None] | No
 
     from ferlab.train.run import train_run
 
-    run = RunDir(Path(job.out) / "trials" / trial.trial_id)
+    study = StudyDir(job.out)
+    run = study.trial(trial.trial_id)
     run.path.mkdir(parents=True, exist_ok=True)
     with file_lock(run.lock_file):  # an earlier attempt still dying (a killed worker) finishes first
         finished = run.finished()
@@ -74,7 +149,7 @@ def run_trial(job: TrialJob, trial: Trial, on_epoch: Callable[[dict], None] | No
         info = {"trial_id": trial.trial_id}
         try:
             return train_run(trial.config, run.path, data=_prepared(job.data_path),
-                             feature_cache=Path(job.out) / "cache", use_feature_cache=job.use_feature_cache,
+                             feature_cache=study.cache_dir, use_feature_cache=job.use_feature_cache,
                              trial=info, on_epoch=on_epoch)
         except Exception as exc:  # noqa: BLE001
             atomic_write_text(run.error_file, traceback.format_exc())
@@ -102,19 +177,15 @@ def _write_worker(run: RunDir, session: str) -> dict:
     return worker
 
 
-class LocalExecutor:
-    """Every trial in this process, one after the other (no Ray needed)."""
+@register_executor
+class LocalExecutor(Executor):
+    """Every trial in this process, one after the other (no Ray needed; no options)."""
 
     name = "local"
     summary = "one trial after another in this process"
 
-    def __init__(self, **_: object):
-        pass
-
-    def preflight(self) -> None:
-        """Nothing to check: everything runs in this process."""
-
-    def run(self, pending: list[Trial], job: TrialJob, status, finished: Callable[[Trial, dict], None]) -> None:
+    def run(self, pending: list[Trial], job: TrialJob, status: StudyStatus,
+            finished: Callable[[Trial, dict], None]) -> None:
         for trial in pending:
             status.started(trial.trial_id, {"host": socket.gethostname(), "pid": os.getpid()})
             status.write()
@@ -126,32 +197,38 @@ class LocalExecutor:
             finished(trial, run_trial(job, trial, on_epoch))
 
 
-class RayExecutor:
-    """Each trial a Ray task with the spec's (or the command line's) resources; see the module docstring.
+class RayOptions(ExecutorOptions):
+    """``address``: None starts a Ray instance on this machine for the study; ``"auto"`` joins the cluster
+    this machine is part of (``ray start``); ``"HOST:PORT"`` a cluster's head; ``"ray://HOST:10001"`` a
+    remote cluster through Ray Client. ``max_retries``: times a trial whose worker died runs again."""
 
-    ``address``: None starts a Ray instance on this machine for the study; ``"auto"`` joins the cluster
-    this machine is part of (``ray start``); ``"HOST:PORT"`` a cluster's head; ``"ray://HOST:10001"``
-    a remote cluster through Ray Client. Every node must mount the study and data directories at the
-    same paths and have ferlab installed.
-    """
+    address: str | None = None
+    max_retries: int = Field(MAX_RETRIES, ge=0)
+
+
+@register_executor
+class RayExecutor(Executor):
+    """Each trial a Ray task asking for the job's resources (the spec's, or the command line's); see the
+    module docstring. Every node must mount the study and data directories at the same paths and have
+    ferlab installed."""
 
     name = "ray"
     summary = "each trial a Ray task, here or on a cluster (pip install 'ferlab[ray]')"
+    Options = RayOptions
+    options: RayOptions
     poll_seconds = 0.5
-
-    def __init__(self, *, resources: Resources, address: str | None = None, max_retries: int = 3, **_: object):
-        self.address, self.resources, self.max_retries = address, resources, max_retries
 
     def preflight(self) -> None:
         """Ray installed and the address answering, before the study directory is touched."""
         _import_ray()
-        _check_reachable(self.address)
+        _check_reachable(self.options.address)
 
-    def run(self, pending: list[Trial], job: TrialJob, status, finished: Callable[[Trial, dict], None]) -> None:
+    def run(self, pending: list[Trial], job: TrialJob, status: StudyStatus,
+            finished: Callable[[Trial, dict], None]) -> None:
         ray = _import_ray()
         started_here = not ray.is_initialized()
         if started_here:
-            _init_ray(ray, self.address)
+            _init_ray(ray, self.options.address)
         try:
             self._run(ray, pending, job, status, finished)
         finally:
@@ -159,9 +236,9 @@ class RayExecutor:
                 ray.shutdown()
 
     def _run(self, ray, pending, job, status, finished) -> None:
-        res = self.resources
-        options = {"num_cpus": res.cpus, "num_gpus": res.gpus, "max_retries": self.max_retries,
-                   "retry_exceptions": False}
+        res = job.resources if job.resources is not None else _default_resources()
+        retries = self.options.max_retries
+        options = {"num_cpus": res.cpus, "num_gpus": res.gpus, "max_retries": retries, "retry_exceptions": False}
         if res.memory_gb:
             options["memory"] = int(res.memory_gb * 2**30)
         # A fresh process per GPU trial: TF binds its GPUs (CUDA_VISIBLE_DEVICES) and holds their memory
@@ -175,10 +252,16 @@ class RayExecutor:
                 try:
                     metrics = ray.get(ref)
                 except ray.exceptions.RayError as exc:  # the task's workers died max_retries + 1 times
-                    metrics = _record_lost(job, trial, exc, self.max_retries)
+                    metrics = _record_lost(job, trial, exc, retries)
                 finished(trial, metrics)
             status.poll()
             status.write()
+
+
+def _default_resources() -> Resources:
+    from ferlab.study.spec import Resources
+
+    return Resources()
 
 
 def _ray_trial(job: TrialJob, trial: Trial) -> dict:
@@ -197,7 +280,7 @@ def _ray_trial(job: TrialJob, trial: Trial) -> dict:
 
 
 def _record_lost(job: TrialJob, trial: Trial, exc: Exception, retries: int) -> dict:
-    run = RunDir(Path(job.out) / "trials" / trial.trial_id)
+    run = StudyDir(job.out).trial(trial.trial_id)
     with file_lock(run.lock_file):
         finished = run.finished()
         if finished is not None:
@@ -243,5 +326,3 @@ def _check_reachable(address: str | None) -> None:
         raise FerlabError(f"--address {address}: nothing answers there ({exc.strerror or exc}); start the cluster's "
                           f"head with `ray start --head`, or leave --address out to run Ray on this machine") from None
 
-
-EXECUTORS: dict[str, type] = {"local": LocalExecutor, "ray": RayExecutor}

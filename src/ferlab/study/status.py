@@ -1,6 +1,7 @@
 """A study's live state: which trials are pending, running (at which epoch, where), done or failed.
 
-The driver owns it and rewrites ``STUDY_DIR/status.json`` atomically whenever it changes, so a script
+The driver owns it and rewrites the study's ``status.json`` (:class:`~ferlab.studydir.StudyDir` names
+it) atomically whenever it changes, so a script
 (or a second terminal) can follow a study that runs on a cluster::
 
     {"study": "quickstart", "executor": "ray", "updated": "2026-12-03T12:00:00+00:00",
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from ferlab.io import atomic_write_json, read_json
 from ferlab.rundir import RunDir
+from ferlab.studydir import StudyDir
 
 STATES = ("pending", "running", "done", "failed", "interrupted")
 
@@ -33,9 +35,10 @@ class StudyStatus:
     def __init__(self, out: Path, name: str, trials: list, executor: str, session: str,
                  on_change: Callable[[dict], None] | None = None):
         self.out, self.name, self.executor, self.session, self.on_change = out, name, executor, session, on_change
+        self.study = StudyDir(out)
         self.trials: dict[str, dict] = {}
         for trial in trials:
-            run = RunDir(out / "trials" / trial.trial_id)
+            run = self.study.trial(trial.trial_id)
             finished = run.finished()
             state = "pending" if finished is None else ("done" if finished["status"] == "ok" else "failed")
             self.trials[trial.trial_id] = {"trial_id": trial.trial_id, "state": state,
@@ -44,7 +47,7 @@ class StudyStatus:
 
     def pending(self, trial_id: str) -> None:
         """A trial sent to run again (--retry-failed): it waits, whatever it was."""
-        self.trials[trial_id].update(state="pending", epoch=_epochs_done(RunDir(self.out / "trials" / trial_id)))
+        self.trials[trial_id].update(state="pending", epoch=_epochs_done(self.study.trial(trial_id)))
 
     def started(self, trial_id: str, worker: dict | None = None) -> None:
         self.trials[trial_id].update(state="running", **(worker or {}))
@@ -65,7 +68,7 @@ class StudyStatus:
         for trial_id, record in self.trials.items():
             if record["state"] != "running":
                 continue
-            run = RunDir(self.out / "trials" / trial_id)
+            run = self.study.trial(trial_id)
             finished = run.finished()
             if finished is not None:
                 self.finished(trial_id, finished)
@@ -77,7 +80,7 @@ class StudyStatus:
         for trial_id, record in self.trials.items():
             if record["state"] not in ("pending", "running"):
                 continue
-            run = RunDir(self.out / "trials" / trial_id)
+            run = self.study.trial(trial_id)
             worker = _worker(run)
             if worker is not None and worker.get("session") == self.session:
                 record.update(state="running", host=worker.get("host"), pid=worker.get("pid"),
@@ -97,7 +100,7 @@ class StudyStatus:
         snap = self.snapshot()
         if snap != self._published:
             self._published = snap
-            atomic_write_json(self.out / "status.json",
+            atomic_write_json(self.study.status_file,
                               {**snap, "updated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
             if self.on_change:
                 self.on_change(snap)
@@ -124,6 +127,6 @@ def _worker(run: RunDir) -> dict | None:
 
 
 def read_status(out: str | Path) -> dict:
-    """STUDY_DIR/status.json as written by the study's driver."""
-    path = Path(out) / "status.json"
-    return read_json(path, "status.json", fix="run `ferlab study` on that directory first")
+    """The study's status.json as written by its driver."""
+    path = StudyDir(out).status_file
+    return read_json(path, path.name, fix="run `ferlab study` on that directory first")

@@ -24,7 +24,6 @@ from ferlab.io import read_json
 from ferlab.rundir import RunDir, results_row
 
 TRACKERS = ("mlflow",)
-ARTIFACTS = ("metrics.json", "config.json", "history.csv", "confusion.csv", "model.keras", "error.txt")
 FINAL_METRICS = ("train_accuracy", "train_loss", "val_accuracy", "val_loss", "test_accuracy", "test_loss",
                  "test_accuracy_ci_low", "test_accuracy_ci_high", "macro_precision", "macro_recall", "macro_f1",
                  "weighted_f1", "model_size_mb", "params", "flops", "latency_ms", "train_seconds", "best_epoch")
@@ -92,11 +91,16 @@ class MlflowTracker:
             self.client.log_batch(run_id, metrics=values[i:i + 1000])
         if metrics.get("reason"):
             self.client.set_tag(run_id, "ferlab.reason", str(metrics["reason"])[:5000])
-        for name in ARTIFACTS:
-            if (run.path / name).is_file():
-                self.client.log_artifact(run_id, str(run.path / name))
+        for path in _artifacts(run):
+            if path.is_file():
+                self.client.log_artifact(run_id, str(path))
         self.client.set_terminated(run_id, "FINISHED" if metrics["status"] == "ok" else "FAILED")
         return run_id
+
+
+def _artifacts(run: RunDir) -> tuple[Path, ...]:
+    """The trial's files an MLflow run keeps as artifacts (the module docstring lists them)."""
+    return (run.metrics_file, run.config_file, run.history_file, run.confusion_file, run.model_file, run.error_file)
 
 
 def _config(run: RunDir) -> dict:

@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from ferlab import __version__
-from ferlab.data.prepare import PrepareConfig, PreparedData, prepare
+from ferlab.data.prepare import PrepareConfig, PreparedData, prepare_or_reuse
 from ferlab.data.protocols import get_protocol
 from ferlab.deploy.export import REPRESENTATIVE_IMAGES, convert, input_spec, open_exported, parity, predict_chunked
 from ferlab.deploy.formats import FORMATS
@@ -100,23 +100,18 @@ def run_dir(work: Path, name: str) -> Path:
 
 
 def _prepared(spec: ZooSpec, source: str, work: Path, stage, ferplus: str | None = None) -> PreparedData:
-    if spec.data.labels == "ferplus" and not ferplus:
+    """The spec's [data] from ``source`` in the work directory: prepared there by an earlier build with the
+    same settings, else now (the data layer's one rule, :func:`ferlab.data.prepare.prepare_or_reuse`)."""
+    d = spec.data
+    if d.labels == "ferplus" and not ferplus:
         raise FerlabError(f"zoo model {spec.name} learns FER+ labels: pass --ferplus with FER+'s "
                           f"fer2013_jpg_to_ferplus.csv (for FER2013's image folders) or fer2013new.csv (for fer2013.csv)")
-    target = data_dir(work, spec)
-    if (target / "data.json").is_file():
-        prepared = PreparedData(target)
-        recorded = prepared.meta["config"]["source"]
-        if Path(recorded).resolve() != Path(source).resolve() and recorded != source:
-            raise FerlabError(f"--work {work}: {target} was prepared from {recorded}, not --source {source}; "
-                              f"use another --work or the same --source")
-        return prepared
-    stage(f"preparing {spec.data.protocol} data from {source}")
-    cfg = PrepareConfig(source=source, protocol=spec.data.protocol, labels=spec.data.labels,
-                        ferplus=ferplus if spec.data.labels == "ferplus" else None,
-                        split={"kind": spec.data.split, "seed": spec.data.seed, "val_fraction": spec.data.val_fraction,
-                               "test_part": spec.data.test_part})
-    return prepare(cfg, target)
+    cfg = PrepareConfig(source=source, protocol=d.protocol, labels=d.labels,
+                        ferplus=ferplus if d.labels == "ferplus" else None,
+                        split={"kind": d.split, "seed": d.seed, "val_fraction": d.val_fraction, "test_part": d.test_part})
+    return prepare_or_reuse(cfg, data_dir(work, spec), says="--source, --ferplus and the spec's [data] say",
+                            fix="use another --work or the same --source",
+                            on_prepare=lambda: stage(f"preparing {d.protocol} data from {source}"))
 
 
 def trained_members(spec: ZooSpec, spec_file: Path) -> list[ZooSpec]:

@@ -57,7 +57,7 @@ class CardData(_Section):
 
     source: str
     protocol: str
-    split: dict  # the prepared data's split config, as recorded in its data.json
+    split: dict  # the prepared data's split config, as its metadata records it
     fingerprint: str
     counts: dict[str, int]  # faces per split (after a derivation's relabelling)
     dropped: dict[str, int]  # faces dropped before splitting, by reason (non-zero only)
