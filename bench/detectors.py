@@ -49,6 +49,35 @@ def photographs() -> dict[str, np.ndarray]:
     return photos
 
 
+# The photo strip: scikit-image's astronaut, matplotlib's grace_hopper and scikit-image's camera side by side,
+# each resized to STRIP_HEIGHT px high (1141x400). Two frontal faces of different sizes and a profile; the
+# astronaut's picture also holds a space shuttle (SHUTTLE, marked by hand in the astronaut's own pixels: right
+# of her hair, down to the shuttle's base), on which a detector should put no box.
+STRIP = ("astronaut", "grace_hopper", "camera")
+STRIP_HEIGHT = 400
+SHUTTLE = (295, 0, 217, 295)
+
+
+def photo_strip() -> tuple[np.ndarray, dict[str, tuple[int, int, int, int]], tuple[int, int, int, int]]:
+    """The photo strip (BGR), each photograph's hand-marked face box (FACE_BOXES) in strip pixels, and the
+    shuttle's box in strip pixels."""
+    import cv2
+
+    photos = photographs()
+    parts, faces, left = [], {}, 0
+    shuttle = SHUTTLE
+    for name in STRIP:
+        image = photos[name]
+        scale = STRIP_HEIGHT / image.shape[0]
+        parts.append(cv2.resize(image, (round(image.shape[1] * scale), STRIP_HEIGHT), interpolation=cv2.INTER_AREA))
+        x, y, w, h = FACE_BOXES[name][0]
+        faces[name] = (round(left + x * scale), round(y * scale), round(w * scale), round(h * scale))
+        if name == "astronaut":
+            shuttle = tuple(round(v * scale) for v in SHUTTLE)
+        left += parts[-1].shape[1]
+    return np.hstack(parts), faces, shuttle
+
+
 def background(kind: str, rng: np.random.Generator, shape: tuple[int, int] = FRAME) -> np.ndarray:
     """A BGR uint8 background: ``noise`` (smooth blotches), ``gradient`` (linear, random direction) or
     ``flat`` (one grey level plus sensor-like noise), slightly tinted (tests/test_detect.py's scenes too)."""
@@ -98,6 +127,104 @@ def scenes(big: int, small: int, empty: int, seed: int = 0) -> list[dict]:
     return out
 
 
+# Face-free photographs shipped inside scikit-image (no download): the group scenes' backgrounds.
+BACKGROUND_PHOTOS = ("coffee", "chelsea", "rocket", "stereo_motorcycle", "hubble_deep_field", "immunohistochemistry",
+                     "brick", "grass", "gravel", "moon", "clock")
+SIZE_BINS = ((24, 48), (48, 96), (96, 221))  # face sides (px) reported apart: [low, high)
+
+
+def background_photos() -> dict[str, np.ndarray]:
+    """BGR photographs without a face (a cat, a coffee cup, a rocket, textures...), shipped in scikit-image."""
+    import cv2
+    from skimage import data
+
+    out = {}
+    for name in BACKGROUND_PHOTOS:
+        image = getattr(data, name)()
+        image = image[0] if name == "stereo_motorcycle" else image  # (left, right, disparity): the left view
+        out[name] = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR if image.ndim == 2 else cv2.COLOR_RGB2BGR)
+    return out
+
+
+def photo_background(photo: np.ndarray, rng: np.random.Generator, shape: tuple[int, int] = FRAME) -> np.ndarray:
+    """A random window of ``photo`` with the frame's aspect ratio (60-100% of the largest that fits), resized
+    to ``shape``."""
+    import cv2
+
+    h, w = shape
+    ph, pw = photo.shape[:2]
+    fit = min(pw / w, ph / h)
+    scale = fit * rng.uniform(0.6, 1.0)
+    cw, ch = max(1, round(w * scale)), max(1, round(h * scale))
+    x, y = int(rng.integers(0, pw - cw + 1)), int(rng.integers(0, ph - ch + 1))
+    window = photo[y:y + ch, x:x + cw]
+    return cv2.resize(window, (w, h), interpolation=cv2.INTER_AREA if scale > 1 else cv2.INTER_LINEAR)
+
+
+def fer_test_files() -> list:
+    root = SHARED / "data" / "fer2013" / "test"
+    if not root.is_dir():
+        sys.exit(f"bench: {root} not found; put ../shared beside the repository or set FERLAB_SHARED")
+    return sorted(root.glob("*/*.jpg"))
+
+
+def group_scenes(groups: int, empty: int, seed: int = 0, shape: tuple[int, int] = FRAME) -> list[dict]:
+    """Frames of 2-8 FER2013 test faces (each drawn without replacement from its test folder) pasted at
+    24-220 px on a window of a face-free photograph (:data:`BACKGROUND_PHOTOS`), then ``empty`` frames of
+    the photographs alone. Each face's size bin (:data:`SIZE_BINS`) is drawn uniformly, its side
+    log-uniformly within the bin; faces are placed largest first, apart by at least a tenth of the larger
+    side (a face that does not fit after 100 tries is left out). Each frame: ``frame``, ``kind`` ("group"
+    or "empty"), ``truth`` (the pasted squares), ``background`` (the photograph's name)."""
+    import cv2
+
+    files = fer_test_files()
+    photos = background_photos()
+    names = list(photos)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(files))
+    used = 0
+    h, w = shape
+    out = []
+    for i in range(groups + empty):
+        name = names[i % len(names)]
+        frame = photo_background(photos[name], rng, shape)
+        truth: list[tuple[int, int, int, int]] = []
+        if i < groups:
+            bins = rng.integers(0, len(SIZE_BINS), int(rng.integers(2, 9)))
+            sides = sorted((int(np.exp(rng.uniform(np.log(SIZE_BINS[b][0]), np.log(SIZE_BINS[b][1])))) for b in bins),
+                           reverse=True)
+            for side in sides:
+                for _ in range(100):
+                    x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+                    if all(x + side + gap <= tx or tx + ts + gap <= x or y + side + gap <= ty or ty + ts + gap <= y
+                           for tx, ty, ts, _ in truth for gap in [0.1 * max(side, ts)]):
+                        break
+                else:
+                    continue
+                face = cv2.imread(str(files[order[used % len(order)]]), cv2.IMREAD_GRAYSCALE)
+                used += 1
+                shrink = cv2.INTER_AREA if side < face.shape[0] else cv2.INTER_CUBIC
+                frame[y:y + side, x:x + side] = cv2.resize(face, (side, side), interpolation=shrink)[..., None]
+                truth.append((x, y, side, side))
+        out.append({"frame": frame, "kind": "group" if i < groups else "empty", "truth": truth, "background": name})
+    return out
+
+
+def match_faces(found: list, truth: list[tuple[int, int, int, int]]) -> tuple[list[bool], int]:
+    """One box per true face at most: each true face (largest first) takes the nearest unclaimed box that
+    :func:`matches` it. Returns whether each true face was found, and the boxes left over (false boxes:
+    on no face, or a second box on a face)."""
+    free = list(found)
+    hits = []
+    for x, y, w, h in truth:
+        candidates = [f for f in free if matches(f, (x, y, w, h))]
+        if candidates:
+            best = min(candidates, key=lambda f: (f.x + f.w / 2 - x - w / 2) ** 2 + (f.y + f.h / 2 - y - h / 2) ** 2)
+            free.remove(best)
+        hits.append(bool(candidates))
+    return hits, len(free)
+
+
 def matches(face, truth: tuple[int, int, int, int]) -> bool:
     x, y, w, h = truth
     cx, cy = face.x + face.w / 2, face.y + face.h / 2
@@ -120,6 +247,10 @@ def detectors(names: list[str]) -> dict:
             made[name] = make_detector("blazeface", tiles="off")
         elif name == "blazeface-tiles":  # the tiles on every frame
             made[name] = make_detector("blazeface", tiles="always")
+        elif name == "blazeface-unchecked":  # the still pyramid's passes at MediaPipe's threshold, not verified
+            made[name] = make_detector("blazeface", verify_score=None)
+        elif name == "blazeface-pyramid-0.3":  # the still pyramid with coarser fine tiles (0.3: 30 on 640x480)
+            made[name] = make_detector("blazeface", pyramid=(0.6, 0.3))
         else:
             made[name] = make_detector(name)
     return made
@@ -150,8 +281,10 @@ def calibrate(frames: list[dict]) -> None:
     in pasted sides, each after removing its median shift)."""
     from ferlab.deploy.detection.blazeface import BlazeFaceDetector, face_centre
 
-    for variant in ("short", "full"):
-        detector = BlazeFaceDetector(variant)
+    # The whole frame's boxes (a stream's, blazeface-fast's), and the still pyramid's: its boxes come from the
+    # verification pass, which sees the face at about half its input, and sit differently on it.
+    for variant, tiles in (("short", "fallback"), ("full", "fallback"), ("short", "pyramid")):
+        detector = BlazeFaceDetector(variant, tiles=tiles, level=False)
         ratio, shift, box_shift = [], [], []
         for s in frames:
             if s["kind"] != "big":
@@ -171,7 +304,7 @@ def calibrate(frames: list[dict]) -> None:
         def scatter(d, sides=sides):  # in pasted sides, around the median shift
             return float(np.median(np.abs((d - np.median(d, axis=0)) / sides[:, None]).max(axis=1)))
 
-        print(f"blazeface {variant}-range over {len(ratio)} big faces: pasted side / box side median "
+        print(f"blazeface {variant}-range ({tiles}) over {len(ratio)} big faces: pasted side / box side median "
               f"{np.median(ratio):.3f} (10-90%: {np.percentile(ratio, 10):.3f}-{np.percentile(ratio, 90):.3f}); "
               f"centre shift from face_centre x {np.median(shift[:, 0]):+.3f}, y {np.median(shift[:, 1]):+.3f} box "
               f"sides; scatter around face_centre {scatter(shift):.3f}, around the box centre "
@@ -185,13 +318,16 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--small", type=int, default=50)
     parser.add_argument("--empty", type=int, default=20)
     parser.add_argument("--calibrate", action="store_true", help="print the BlazeFace -> FER2013 framing")
+    parser.add_argument("--calibrate-only", action="store_true", help="print the framing, measure nothing else")
     args = parser.parse_args(argv)
     import cv2
 
     cv2.setNumThreads(1)
     frames = scenes(args.big, args.small, args.empty)
-    if args.calibrate:
+    if args.calibrate or args.calibrate_only:
         calibrate(frames)
+    if args.calibrate_only:
+        return
     photos = photographs()
     photo_frames = []
     for name, image in photos.items():

@@ -14,11 +14,15 @@ backend, in its own process, what a user runs::
 encodes the annotated video), ``--repeats`` times, interleaved in rotating order; the table has the medians
 over the repeats of FPS and of each stage's mean and p95 ms, the frames on which the detector ran
 (the rest carried by optical flow), the share of face-frames with a face found, and FPS as a ratio of
-the ``haar`` row of the same video and backend in the same run. Absolute numbers are only comparable on
+the ``haar`` row of the same video and backend in the same run (with ``--baseline REV``, also ``fps_vs_baseline``:
+the median over the repeats of this code's FPS over REV's in the same repeat, neighbours in time under the same
+load). Absolute numbers are only comparable on
 one machine under the same load.
 
     python -m bench live                                     # fercnn at 48 px, blazeface and haar
     python -m bench live --backbones fercnn,mobilenetv2      # mobilenetv2 at --mobilenet-size (96) px
+    python -m bench live --baseline HEAD --faces 1,5 --backends litert --detectors blazeface --table live_baseline
+                                                             # the working tree against the last commit, interleaved
 """
 
 from __future__ import annotations
@@ -117,7 +121,9 @@ def model_files(backbone: str, input_size: int, folder: Path) -> dict[str, Path]
     return files
 
 
-def run_backend(video: Path, model: Path, detector: str, stats: Path, threads: int | None, record: bool) -> dict:
+def run_backend(video: Path, model: Path, detector: str, stats: Path, threads: int | None, record: bool,
+                src: Path | None = None) -> dict:
+    """One ``ferlab live`` run; ``src``: run the ferlab package found there (a baseline revision's src/)."""
     cmd = [sys.executable, "-m", "ferlab.cli", "live", "--source", str(video), "--model", str(model), "--no-display",
            "--detector", detector, "--jsonl", str(stats.with_suffix(".jsonl")), "--report-every", "0",
            "--stats", str(stats), "--overwrite"]
@@ -125,10 +131,24 @@ def run_backend(video: Path, model: Path, detector: str, stats: Path, threads: i
         cmd += ["--out", str(stats.with_suffix(".mp4"))]
     if threads and model.suffix != ".keras":
         cmd += ["--threads", str(threads)]
-    done = subprocess.run(cmd, check=False, cwd=REPO, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if src is not None:  # ahead of the editable install's path entry
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH", "")]))
+    done = subprocess.run(cmd, check=False, cwd=REPO, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"bench live: {' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
     return json.loads(stats.read_text())
+
+
+def baseline_src(revision: str, folder: Path) -> Path:
+    """ferlab's src/ at a git revision, unpacked into ``folder`` by git archive (the repository is not touched)."""
+    folder.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", "--format=tar", revision, "src"], cwd=REPO, capture_output=True,
+                             check=False)
+    if archive.returncode != 0:
+        raise SystemExit(f"bench live: --baseline {revision}: {archive.stderr.decode().strip()}")
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder / "src"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -142,6 +162,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="LiteRT / ONNX Runtime threads (default: ferlab's)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per row, interleaved; the table has medians")
     parser.add_argument("--record", action="store_true", help="also write and encode the annotated video")
+    parser.add_argument("--baseline", default=None, metavar="REV",
+                        help="also run ferlab's code at this git revision (its src/, from git archive), interleaved "
+                             "with the working tree's: rows DETECTOR@REV")
+    parser.add_argument("--table", default="live", help="the results table: bench/results/TABLE.csv")
     args = parser.parse_args(argv)
     backends = args.backends.split(",")
     detectors = args.detectors.split(",")
@@ -150,6 +174,11 @@ def main(argv: list[str] | None = None) -> None:
     path = None
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
         tmp = Path(tmp)
+        codes: dict[str | None, Path | None] = {None: None}  # revision -> its src/ (None: this working tree)
+        if args.baseline:  # labelled by its short hash (HEAD moves)
+            revision = subprocess.run(["git", "rev-parse", "--short", args.baseline], cwd=REPO, capture_output=True,
+                                      text=True, check=False).stdout.strip() or args.baseline
+            codes[revision] = baseline_src(args.baseline, tmp / "baseline")
         videos = {}
         for n in (int(k) for k in args.faces.split(",")):
             videos[n] = tmp / f"faces-{n}.mp4"
@@ -159,21 +188,23 @@ def main(argv: list[str] | None = None) -> None:
             folder = tmp / f"{backbone}-{size}"
             folder.mkdir()
             files = model_files(backbone, size, folder)
-            combos = [(n, d, b) for n in videos for d in detectors for b in backends]
+            combos = [(n, d, b, c) for n in videos for d in detectors for b in backends for c in codes]
             runs: dict[tuple, list[dict]] = {c: [] for c in combos}
             for repeat in range(args.repeats):  # interleaved, each time in another order: load drifts alike
                 shift = repeat * len(combos) // max(1, args.repeats)
-                for n, det, backend in combos[shift:] + combos[:shift]:
-                    s = run_backend(videos[n], files[backend], det, folder / f"{n}-{det}-{backend}-{repeat}.json",
-                                    args.threads, args.record)
-                    runs[(n, det, backend)].append(s)
-                    print(f"{backbone} {size}px, {n} face(s), {det}, {backend} (run {repeat + 1}): {s['fps']:.1f} fps, "
+                for n, det, backend, code in combos[shift:] + combos[:shift]:
+                    label = det if code is None else f"{det}@{code}"
+                    s = run_backend(videos[n], files[backend], det, folder / f"{n}-{label}-{backend}-{repeat}.json",
+                                    args.threads, args.record, codes[code])
+                    runs[(n, det, backend, code)].append(s)
+                    print(f"{backbone} {size}px, {n} face(s), {label}, {backend} (run {repeat + 1}): {s['fps']:.1f} fps, "
                           f"total {s['stages']['total']['mean_ms']:.1f} ms, detect {s['stages']['detect']['mean_ms']:.1f}, "
                           f"classify {s['stages']['classify']['mean_ms']:.2f} ms, {s['faces']} faces in "
                           f"{s['frames']} frames, detector on {s.get('detected_frames', s['frames'])}", flush=True)
             rows = []
-            for (n, det, backend), done in runs.items():
-                row = {"backbone": backbone, "input_size": size, "faces_in_view": n, "detector": det,
+            for (n, det, backend, code), done in runs.items():
+                row = {"backbone": backbone, "input_size": size, "faces_in_view": n,
+                       "detector": det if code is None else f"{det}@{code}",
                        "backend": backend, "frames": done[0]["frames"], "repeats": len(done),
                        "fps": float(np.median([s["fps"] for s in done])),
                        "detected_frames": int(np.median([s.get("detected_frames", s["frames"]) for s in done])),
@@ -185,11 +216,20 @@ def main(argv: list[str] | None = None) -> None:
                         values = [s["stages"][stage][stat] for s in done if stage in s["stages"]]
                         row[f"{stage}_{stat}"] = round(float(np.median(values)), 3) if values else None
                 rows.append(row)
+            for (n, det, backend, code), done in runs.items():  # this code against the baseline, repeat by repeat
+                base = runs.get((n, det, backend, next((c for c in codes if c is not None), None)))
+                if code is None and base is not None and len(codes) > 1:
+                    row = next(r for r in rows if r["detector"] == det and r["backend"] == backend
+                               and r["faces_in_view"] == n)
+                    # Runs of the same repeat are neighbours in time, so they share the machine's load: the
+                    # median of their ratios holds where load swings the frame rates themselves by 2x.
+                    row["fps_vs_baseline"] = round(float(np.median([a["fps"] / b["fps"] for a, b in zip(done, base)])), 3)
             for row in rows:
-                haar = next((r for r in rows if r["detector"] == "haar" and r["backend"] == row["backend"]
-                             and r["faces_in_view"] == row["faces_in_view"]), None)
+                code = row["detector"].partition("@")[2]
+                haar = next((r for r in rows if r["detector"] == ("haar@" + code if code else "haar")
+                             and r["backend"] == row["backend"] and r["faces_in_view"] == row["faces_in_view"]), None)
                 row["fps_vs_haar"] = round(row["fps"] / haar["fps"], 3) if haar else None
-            path = write_table("live", rows, key=("backbone", "input_size", "faces_in_view", "detector", "backend",
+            path = write_table(args.table, rows, key=("backbone", "input_size", "faces_in_view", "detector", "backend",
                                                   "run_threads", "recorded"))
     print(f"wrote {path} ({(time.perf_counter() - started) / 60:.1f} min)")
     if path is not None:

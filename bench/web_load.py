@@ -119,7 +119,6 @@ def make_scenes(n: int, fer_test: Path | None = None, quality: int = 90, detecto
                          f"or set FERLAB_SHARED")
     files = {f: sorted(f.glob("*.jpg")) + sorted(f.glob("*.png")) for f in folders}
     cursor = Counter()
-    detector = make_detector(detector_name or DEFAULT_DETECTOR)
     scenes = []
     for i, (cx, cy, side) in enumerate(grid(n)):
         folder = folders[i % len(folders)]
@@ -132,6 +131,9 @@ def make_scenes(n: int, fer_test: Path | None = None, quality: int = 90, detecto
             if face is None:
                 continue
             ok, jpeg = cv2.imencode(".jpg", compose(face, cx, cy, side, seed=i), [cv2.IMWRITE_JPEG_QUALITY, quality])
+            # The box a camera client's own detector gives (set up for a stream, as the server's), on its
+            # first frame; a still image's search frames faces otherwise.
+            detector = make_detector(detector_name or DEFAULT_DETECTOR, stream=True)
             found = detector.detect(cv2.imdecode(jpeg, cv2.IMREAD_COLOR))
             expected = (cx - side // 2, cy - side // 2, side, side)
             if ok and len(found) == 1 and box_matches(found[0].box, expected, tolerance=0.15):

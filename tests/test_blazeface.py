@@ -229,3 +229,122 @@ def test_detectors_built_in_threads_leave_stderr_alone():
         t.join()
     after = os.fstat(2)
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+
+
+def test_the_photo_strip_still_policy_finds_both_frontal_faces_and_not_the_shuttle():
+    """The photo strip (astronaut, Grace Hopper, the cameraman in profile; 1141x400): the default still search
+    finds both frontal faces (each box on the face marked by hand) and puts no box on the space shuttle. The
+    premise: searching the whole frame, with tiles only where it finds nothing (the stream's still search,
+    ``blazeface-fast``), Hopper's big face hides the astronaut's."""
+    from bench.detectors import match_faces, photo_strip
+    from ferlab.deploy.detection import make_detector
+
+    strip, faces, (sx, sy, sw, sh) = photo_strip()
+    assert strip.shape[:2] == (400, 1141)
+    found = {}
+    for name in ("blazeface", "blazeface-fast"):
+        boxes = make_detector(name).detect(strip)
+        found[name] = {face: match_faces(boxes, [box])[0][0] for face, box in faces.items()}
+        on_shuttle = [f.box for f in boxes if sx <= f.x + f.w / 2 <= sx + sw and sy <= f.y + f.h / 2 <= sy + sh]
+        print(f"{name}: {[f.box for f in boxes]}; found {found[name]}; on the shuttle {on_shuttle}")
+        if name == "blazeface":
+            assert found[name]["astronaut"] and found[name]["grace_hopper"]
+            assert not on_shuttle
+    assert not found["blazeface-fast"]["astronaut"]
+
+
+def _turned(frame: np.ndarray, centre: tuple[float, float], angle: float) -> np.ndarray:
+    return cv2.warpAffine(frame, cv2.getRotationMatrix2D(centre, angle, 1.0), (frame.shape[1], frame.shape[0]),
+                          flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def _turn_to_match(crop: np.ndarray, reference: np.ndarray) -> int:
+    """The turn (degrees, -40..40 in steps of 5) of ``crop`` about its centre that best matches ``reference``
+    (normalised correlation of the middle 32x32 pixels, which a turn keeps inside the crop)."""
+    def middle(image):
+        return image[8:40, 8:40].astype(np.float32).ravel()
+
+    scores = {}
+    for turn in range(-40, 41, 5):
+        turned = cv2.warpAffine(crop, cv2.getRotationMatrix2D((23.5, 23.5), turn, 1.0), (48, 48),
+                                borderMode=cv2.BORDER_REPLICATE)
+        scores[turn] = float(np.corrcoef(middle(turned), middle(reference))[0, 1])
+    return max(scores, key=scores.get)
+
+
+@pytest.mark.parametrize("angle", [-25, 25])
+def test_a_rolled_head_is_levelled_by_its_eyes(angle):
+    """Hopper's head turned by +-25 degrees in the frame: the face's roll from its eye key points undoes the
+    turn (within 6 degrees), and the levelled crop stands as the upright head's crop does (the turn that best
+    matches them is within 5 degrees of none), where the axis-aligned crop needs 15 degrees or more of the turn
+    undone; without levelling the angle is 0."""
+    from ferlab.deploy.detection import crop_face, make_detector
+
+    head = _head("grace_hopper", 200)
+    frame = background("noise", np.random.default_rng(2))
+    y, x = 140, 220
+    frame[y:y + head.shape[0], x:x + head.shape[1]] = head
+    centre = (x + head.shape[1] / 2, y + head.shape[0] / 2)
+    detector, plain = make_detector("blazeface"), make_detector("blazeface", level=False)
+    (upright,) = detector.detect(frame)
+    turned = _turned(frame, centre, angle)
+    (levelled,) = detector.detect(turned)
+    (axis_aligned,) = plain.detect(turned)
+    print(f"turned {angle:+d}: roll from the eyes {levelled.angle:+.1f} (upright: {upright.angle:+.1f})")
+    assert abs(levelled.angle + angle) <= 6 and abs(upright.angle) <= 6 and axis_aligned.angle == 0.0
+    reference = crop_face(frame, upright, detector.margin)
+    level_turn = _turn_to_match(crop_face(turned, levelled, detector.margin), reference)
+    plain_turn = _turn_to_match(crop_face(turned, axis_aligned, plain.margin), reference)
+    print(f"turn that matches the upright crop: levelled {level_turn:+d}, not levelled {plain_turn:+d}")
+    assert abs(level_turn) <= 5 and -plain_turn * np.sign(angle) >= 15  # the plain crop: most of the turn left
+
+
+def test_a_turned_crop_is_the_turned_frame_cut():
+    """crop_face warps only the face's window (a big face shrunk first to twice the crop's size): within 2.5
+    grey levels on average of turning the whole frame about the box's centre and cutting the square out (the
+    same for faces up to twice the crop; the shrink before the turn blurs a little more), for faces of
+    several sizes, where the same face not turned is 10-45 levels away."""
+    from ferlab.deploy.detection import Face, crop_face, square_box
+
+    frame = background("noise", np.random.default_rng(4))
+    frame[60:340, 180:460] = cv2.resize(_head("astronaut", 280), (280, 280))
+    gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    for side in (40, 90, 180, 260):
+        face = Face(320 - side // 2, 200 - side // 2, side, side, angle=17.0)
+        cx, cy = face.x + face.w / 2, face.y + face.h / 2
+        whole = cv2.warpAffine(gray, cv2.getRotationMatrix2D((cx, cy), 17.0, 1.0), (640, 480),
+                               borderMode=cv2.BORDER_REPLICATE)
+        x, y, s = square_box(face, gray.shape, 0.025)
+        expected = cv2.resize(whole[y:y + s, x:x + s], (48, 48), interpolation=cv2.INTER_AREA if s > 48 else
+                              cv2.INTER_LINEAR).astype(np.float32)
+        turned = np.abs(crop_face(frame, face, 0.025) - expected).mean()
+        upright = np.abs(crop_face(frame, Face(face.x, face.y, side, side), 0.025) - expected).mean()
+        print(f"side {side}: mean |difference| {turned:.2f} grey levels (not turned: {upright:.1f})")
+        assert turned <= (0.01 if side * 1.05 <= 96 else 2.5) and upright >= 5.0
+
+
+def test_stills_search_the_pyramid_and_streams_keep_their_search():
+    """Where stills and streams choose: the registry's default for a still image (predict, FaceAnalyzer, the web
+    app's still image) is the pyramid; a stream (live, the web app's camera) keeps the search that follows
+    its faces; blazeface-fast is the stream's still search, for stills in a hurry."""
+    from ferlab import FaceAnalyzer
+    from ferlab.deploy.detection import make_detector
+    from ferlab.errors import FerlabError
+
+    assert make_detector("blazeface").tiles == "pyramid"
+    assert FaceAnalyzer().pipeline.detector.tiles == "pyramid"
+    assert make_detector("blazeface", stream=True).detector.tiles == "fallback"
+    assert make_detector("blazeface-fast").tiles == "fallback"
+    assert make_detector("blazeface-fast", stream=True).detector.stream
+    assert make_detector("blazeface-full").tiles == "off"
+    # predict on a video: each video's frames go through a stream detector of the same settings, made anew
+    from ferlab.deploy.pipeline import FacePipeline
+
+    still = FacePipeline(make_detector("blazeface", level=False, verify_score=0.8), classifier=None)
+    video = still.for_video()
+    assert video.detector is not still.detector and video.detector.stream and video.detector.tiles == "fallback"
+    assert video.detector.name == "blazeface" and not video.detector.level and video.classifier is still.classifier
+    haar = FacePipeline(make_detector("haar"), classifier=None)
+    assert haar.for_video() is haar  # keeps no state between frames: the same pipeline
+    with pytest.raises(FerlabError, match="BlazeFace tiles: expected one of pyramid, fallback, off, always"):
+        make_detector("blazeface", tiles="everything")

@@ -149,6 +149,9 @@ class Stub:
     def classify(self, located):
         return self.real.classify(located)
 
+    def for_video(self):  # a video's frames go through the same stand-in (the real one keeps no state either)
+        return self
+
 
 @pytest.mark.parametrize("error", [ValueError("decoder hiccup"), None])
 def test_a_file_failing_part_way_leaves_no_row(tmp_path, error):

@@ -134,6 +134,16 @@ class FacePipeline:
             results.append(FrameResult(faces, {**item.timings_ms, "classify": share}))
         return results
 
+    def for_video(self) -> FacePipeline:
+        """This pipeline for the consecutive frames of one video: the same classifier and settings, its detector
+        set up for a stream (:meth:`FaceDetector.for_stream`: BlazeFace follows faces from frame to frame
+        instead of the still image's thorough search); itself when the detector keeps no state."""
+        detector = self.detector.for_stream()
+        if detector is self.detector:
+            return self
+        return FacePipeline(detector, self.classifier, all_faces=self.all_faces, margin=self.margin,
+                            max_side=self.max_side, min_confidence=self.min_confidence)
+
     def analyze(self, frame: np.ndarray) -> FrameResult:
         """One frame, detected, cropped and classified."""
         return self.classify([self.locate(frame)])[0]

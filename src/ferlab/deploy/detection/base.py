@@ -10,6 +10,7 @@ reproduces the framing the models were trained on.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,7 @@ class Face:
     w: int
     h: int
     score: float = 1.0
-    angle: float = 0.0  # in-plane rotation (degrees, counter-clockwise) at which the face was upright
+    angle: float = 0.0  # in-plane rotation (degrees, counter-clockwise) that turns the face upright (its crop is)
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -68,21 +69,50 @@ def square_box(face: Face, frame_shape: tuple[int, ...], margin: float = DEFAULT
 
 def crop_face(frame: np.ndarray, face: Face, margin: float = DEFAULT_MARGIN, size: int = FACE_SIZE) -> np.ndarray:
     """A square, grayscale ``size`` x ``size`` uint8 crop of ``face`` with ``margin``, turned upright when the
-    face was found rotated (``face.angle``)."""
+    face was found rotated (``face.angle``: a head's roll levelled by BlazeFace's eye key points, or the
+    angle at which Haar's turned search found it); pixels past the frame's edge repeat the border.
+
+    Only the window of the frame that the (turned) square covers is made grayscale, and a turned face is cut
+    out by one affine warp of that window about the box's centre (a big face shrunk first), not by turning
+    the whole frame: a stream pays for it on every face of every frame.
+    """
     import cv2
 
-    gray = to_gray(frame)
+    height, width = frame.shape[:2]
+    x, y, side = square_box(face, frame.shape, margin)
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
     if face.angle:
         cx, cy = face.x + face.w / 2.0, face.y + face.h / 2.0
-        rotation = cv2.getRotationMatrix2D((cx, cy), face.angle, 1.0)
-        gray = cv2.warpAffine(gray, rotation, (gray.shape[1], gray.shape[0]), borderMode=cv2.BORDER_REPLICATE)
-    x, y, side = square_box(face, gray.shape, margin)
-    pad = max(0, -x, -y, x + side - gray.shape[1], y + side - gray.shape[0])
-    if pad:
-        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x, y = x + pad, y + pad
-    crop = gray[y:y + side, x:x + side]
-    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+        turn = math.radians(face.angle)
+        reach = side * (abs(math.cos(turn)) + abs(math.sin(turn))) / 2.0 + 2.0  # the turned square, and a pixel
+        x0, y0 = max(0, math.floor(cx - reach)), max(0, math.floor(cy - reach))
+        x1, y1 = min(width, math.ceil(cx + reach)), min(height, math.ceil(cy + reach))
+        if x1 <= x0 or y1 <= y0:  # the square lies wholly outside the frame: its nearest edge, repeated
+            x0, y0 = min(max(0, x0), width - 1), min(max(0, y0), height - 1)
+            x1, y1 = x0 + 1, y0 + 1
+        gray = to_gray(frame[y0:y1, x0:x1])
+        # A big face is first shrunk by area averaging to about twice the crop's size, then turned: the warp's
+        # cost grows with its output's pixels, and bilinear sampling is fine at 2x (the last shrink averages).
+        out = min(side, 2 * size)
+        scale = out / side
+        if scale < 1.0:
+            gray = cv2.resize(gray, (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale))),
+                              interpolation=cv2.INTER_AREA)
+        sx, sy = gray.shape[1] / (x1 - x0), gray.shape[0] / (y1 - y0)  # the window's exact shrink per axis
+
+        def inside(px: float, py: float) -> tuple[float, float]:  # a frame point in the shrunk window's pixels
+            return (px - x0 + 0.5) * sx - 0.5, (py - y0 + 0.5) * sy - 0.5
+
+        rotation = cv2.getRotationMatrix2D(inside(cx, cy), face.angle, 1.0)
+        corner = inside(x - 0.5 + 0.5 / scale, y - 0.5 + 0.5 / scale)  # the output's first pixel centre
+        rotation[:, 2] -= corner
+        crop = cv2.warpAffine(gray, rotation, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if out > size else cv2.INTER_LINEAR)
+    rows = np.clip(np.arange(y, y + side), 0, height - 1)  # past the frame: its border pixels repeated
+    cols = np.clip(np.arange(x, x + side), 0, width - 1)
+    crop = to_gray(frame[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+    if crop.shape != (side, side):
+        crop = crop[np.ix_(rows - rows[0], cols - cols[0])]
     return cv2.resize(crop, (size, size), interpolation=interpolation)
 
 
@@ -116,6 +146,11 @@ class FaceDetector:
     def largest(self, frame: np.ndarray) -> list[Face]:
         """At most one face: the largest."""
         return self.detect(frame)[:1]
+
+    def for_stream(self) -> FaceDetector:
+        """This detector set up for consecutive frames of one video (a new one where it keeps state between
+        frames; itself where it keeps none, as here)."""
+        return self
 
     def _detect(self, frame: np.ndarray) -> list[Face]:  # pragma: no cover - abstract
         raise NotImplementedError

