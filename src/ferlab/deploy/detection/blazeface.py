@@ -197,6 +197,42 @@ def tile_grid(height: int, width: int, share: float = 0.6, overlap: float = 0.3)
     return [(int(x), int(y), side) for y in ys for x in xs]
 
 
+def _checked_search(variant: str, variants: tuple[str, ...], tiles: str | None, stream: bool,
+                    pyramid: tuple[float, ...], verify_score: float | None) -> str:
+    """The search options checked (one error line each); returns the tile mode, ``None`` resolved: the
+    pyramid for a short-range still image (its thresholds were measured on short-range alone), else fallback."""
+    if variant not in variants:
+        raise FerlabError(f"BlazeFace variant: expected one of {', '.join(variants)}, got {variant!r}")
+    if tiles is None:
+        tiles = "pyramid" if variant == "short" and not stream else "fallback"
+    if tiles not in TILE_MODES:
+        raise FerlabError(f"BlazeFace tiles: expected one of {', '.join(TILE_MODES)}, or None (short-range: the "
+                          f"pyramid for a still image; otherwise fallback), got {tiles!r}")
+    if verify_score is not None and not 0.0 < verify_score < 1.0:
+        raise FerlabError(f"BlazeFace verify_score: must be between 0 and 1 (a probability), or None for no "
+                          f"verification, got {verify_score}")
+    if not all(0.0 < share < 1.0 for share in pyramid):
+        raise FerlabError(f"BlazeFace pyramid: tile sides as shares of the frame's shorter side, each between 0 "
+                          f"and 1, got {pyramid}")
+    return tiles
+
+
+def _interpreter(path: Path, num_threads: int, expected: str):
+    """A LiteRT interpreter of ``path`` with its tensors allocated; a file LiteRT cannot load is one line."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from ferlab.native import native_stderr_silenced
+
+    try:
+        with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on stderr
+            interpreter = Interpreter(str(path), num_threads=num_threads)
+            interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        raise FerlabError(f"{path}: LiteRT cannot load it as a .tflite model "
+                          f"({str(exc).strip().splitlines()[0]}); give MediaPipe's {expected}") from None
+    return interpreter
+
+
 class BlazeFaceDetector(FaceDetector):
     """BlazeFace short-range (faces within ~2 m of a camera: selfies, webcams, phones) or full-range (up to
     ~5 m, ~2.5x the time), run by LiteRT. See the module's note for the steps.
@@ -259,19 +295,7 @@ class BlazeFaceDetector(FaceDetector):
                  tiles: str | None = None, stream: bool = False, level: bool = True,
                  pyramid: tuple[float, ...] = PYRAMID_TILES, verify_score: float | None = VERIFY_SCORE):
         variants = {"short": SHORT_RANGE, "full": FULL_RANGE}
-        if variant not in variants:
-            raise FerlabError(f"BlazeFace variant: expected one of {', '.join(variants)}, got {variant!r}")
-        if tiles is None:  # the pyramid's thresholds are short-range's (measured on it alone)
-            tiles = "pyramid" if variant == "short" and not stream else "fallback"
-        if tiles not in TILE_MODES:
-            raise FerlabError(f"BlazeFace tiles: expected one of {', '.join(TILE_MODES)}, or None (short-range: the "
-                              f"pyramid for a still image; otherwise fallback), got {tiles!r}")
-        if verify_score is not None and not 0.0 < verify_score < 1.0:
-            raise FerlabError(f"BlazeFace verify_score: must be between 0 and 1 (a probability), or None for no "
-                              f"verification, got {verify_score}")
-        if not all(0.0 < share < 1.0 for share in pyramid):
-            raise FerlabError(f"BlazeFace pyramid: tile sides as shares of the frame's shorter side, each between 0 "
-                              f"and 1, got {pyramid}")
+        tiles = _checked_search(variant, tuple(variants), tiles, stream, pyramid, verify_score)
         self.model = variants[variant]
         self.name = "blazeface" if variant == "short" else "blazeface-full"
         self.min_score = self.model.min_score if min_score is None else float(min_score)
@@ -291,17 +315,7 @@ class BlazeFaceDetector(FaceDetector):
         if not path.is_file():
             raise FerlabError(f"{path}: BlazeFace model not found; pass the path of MediaPipe's {self.model.file} "
                               f"as model=, or leave model out for the one in {MODEL_DISTRIBUTION}")
-        from ai_edge_litert.interpreter import Interpreter
-
-        from ferlab.native import native_stderr_silenced
-
-        try:
-            with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on stderr
-                self.interpreter = Interpreter(str(path), num_threads=num_threads)
-                self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise FerlabError(f"{path}: LiteRT cannot load it as a .tflite model "
-                              f"({str(exc).strip().splitlines()[0]}); give MediaPipe's {self.model.file}") from None
+        self.interpreter = _interpreter(path, num_threads, self.model.file)
         # The files' outputs are reshaped for a batch of one (a batch of tiles comes out layer-major, not
         # image-major, and is no faster: 10.7 vs 10.8 ms for six), so each region is one call.
         self._input = self.interpreter.get_input_details()[0]["index"]
@@ -392,6 +406,12 @@ class BlazeFaceDetector(FaceDetector):
             return weighted_nms(boxes, scores)
         if not self.stream:
             return weighted_nms(boxes, scores) or weighted_nms(*self._search(frame, tiles))
+        return self._follow(frame, boxes, scores, tiles)
+
+    def _follow(self, frame: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+                tiles: list[tuple[int, int, int, int]]) -> list[tuple[np.ndarray, float]]:
+        """A stream's search after the whole-frame pass (``boxes``, ``scores``): the regions around the last
+        frame's faces that pass missed, and one tile in turn (every tile while nothing is found)."""
         found = weighted_nms(boxes, scores)
         previous = self._previous if self._previous and self._previous[0] == frame.shape else (None, [])
         lost = [box for box in previous[1] if not any(_same_face(box, f[:4]) for f, _ in found)]
