@@ -71,7 +71,7 @@ class MlflowTracker:
             if old.info.status == "FINISHED" or old.info.status == "FAILED":
                 return old.info.run_id
             self.client.delete_run(old.info.run_id)  # half-logged by a driver that was killed
-        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.entities import Metric, Param
 
         mlrun = self.client.create_run(self.experiment_id, run_name=trial_id,
                                        tags={TAG_DIR: key, TAG_TRIAL: trial_id, "ferlab.status": metrics["status"]})

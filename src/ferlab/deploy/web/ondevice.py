@@ -17,7 +17,6 @@ wheel, into ferlab's cache folder (``ferlab web-setup``); ``FERLAB_WEB_RUNTIME``
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
