@@ -130,7 +130,7 @@ def test_the_browsers_probabilities_match_the_python_runtimes(browser_kit, tmp_p
         ok, png = cv2.imencode(".png", frame)
         pngs.append(png.tobytes())
     classifier = load_classifier(default_model().model_file())
-    detector = make_detector("blazeface-fast", level=False)  # the browser's still search, crops not levelled
+    detector = make_detector("blazeface")  # the browser's still search too: the pyramid, crops levelled by the eyes
     python = []
     for png in pngs:
         frame = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)

@@ -96,14 +96,32 @@ class OnDevice:
     def manifest(self, classes: list[str], min_confidence: float) -> dict:
         """What the page reads before it runs anything (``ondevice/manifest.json``): where the runtime and
         models are, and the numbers the browser must share with Python, which owns them: the classifier's face
-        side (``ferlab.face.FACE_SIZE``) and the EMA weight of the bars and tracks
-        (``ferlab.deploy.tracking.DEFAULT_SMOOTHING``). Server mode reads it too, for the bars' smoothing."""
+        side (``ferlab.face.FACE_SIZE``), the EMA weight of the bars and tracks
+        (``ferlab.deploy.tracking.DEFAULT_SMOOTHING``) and BlazeFace's search (:func:`blazeface_settings`).
+        Server mode reads it too, for the bars' smoothing."""
         return {"available": self.available, "why": self.why,
                 "runtime": f"ondevice/runtime/{RUNTIME_PACKAGE}/dist/index.js",
                 "wasm": f"ondevice/runtime/{RUNTIME_PACKAGE}/wasm/", "detector": "ondevice/models/detector.tflite",
                 "classifier": "ondevice/models/classifier.tflite", "classes": list(classes),
                 "input_dtype": self.classifier_input, "min_confidence": min_confidence,
-                "face_size": FACE_SIZE, "smoothing": DEFAULT_SMOOTHING}
+                "face_size": FACE_SIZE, "smoothing": DEFAULT_SMOOTHING, "blazeface": blazeface_settings()}
+
+
+def blazeface_settings() -> dict:
+    """The numbers of Python's default BlazeFace search that the browser's (``static/ondevice/search.js``)
+    repeats, from :mod:`ferlab.deploy.detection.blazeface`: a still image's pyramid (tile shares, the smallest
+    tile, the proposal and verification scores, the verification region's growth, from which roll and size a
+    proposal is verified levelled, the verified boxes' framing) and whether faces are levelled (the
+    detector's ``level`` default)."""
+    import inspect
+
+    from ferlab.deploy.detection import blazeface as bf
+
+    level = inspect.signature(bf.BlazeFaceDetector).parameters["level"].default
+    return {"pyramid": list(bf.PYRAMID_TILES), "min_tile_side": bf.MIN_TILE_SIDE,
+            "proposal_score": bf.PROPOSAL_SCORE, "verify_grow": bf.VERIFY_GROW, "verify_score": bf.VERIFY_SCORE,
+            "level_verify_min": bf.LEVEL_VERIFY_MIN, "level_verify_side": bf.LEVEL_VERIFY_SIDE,
+            "pyramid_framing": list(bf.PYRAMID_FRAMING), "level": bool(level)}
 
 
 def prepare_ondevice(model_file: Path) -> OnDevice:

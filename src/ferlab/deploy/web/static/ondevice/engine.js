@@ -32,8 +32,9 @@ function spawn(role, manifest) {
 
 // manifest: {runtime: URL of LiteRT.js's module, wasm: folder URL, detector: URL, classifier: URL,
 //            classes: [...], input_dtype: "uint8" | "float32", min_confidence: number, face_size: the
-//            classifier's input side in pixels, smoothing: the tracks' EMA weight}; URLs absolute. The server
-//            writes it (ferlab.deploy.web.ondevice.OnDevice.manifest), with the numbers Python owns.
+//            classifier's input side in pixels, smoothing: the tracks' EMA weight, blazeface: the detector's
+//            search settings}; URLs absolute. The server writes it (ferlab.deploy.web.ondevice.OnDevice.manifest),
+//            with the numbers Python owns.
 export async function createEngine(manifest) {
   const detector = spawn("detector", manifest);
   const classifier = spawn("classifier", manifest);

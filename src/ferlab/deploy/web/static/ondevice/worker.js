@@ -31,10 +31,11 @@ async function compiled(litert, url) {
   };
 }
 
-// The detector's worker: BlazeFace (one with a memory of the stream's last frames, one for still images)
-// and the faces' crops, cut here where the frame's pixels are.
+// The detector's worker: BlazeFace (one with a memory of the stream's last frames, one searching still
+// images as a pyramid, both with the manifest's settings: Python's defaults) and the faces' crops, levelled
+// by the eyes where Python levels them, cut here where the frame's pixels are.
 async function detector(litert, manifest) {
-  const [{ BlazeFace }, { cropFace }] = await Promise.all([import("./blazeface.js"), import("./imaging.js")]);
+  const [{ BlazeFace }, { cropFace }] = await Promise.all([import("./blazeface.js"), import("./crop.js")]);
   const { model, run } = await compiled(litert, manifest.detector);
   // The outputs by shape: (1, N, 16) box regressors and (1, N, 1) score logits.
   const order = model.getOutputDetails().map((d, i) => [Object.values(d.shape).at(-1), i]).sort((a, b) => b[0] - a[0]);
@@ -43,13 +44,13 @@ async function detector(litert, manifest) {
     const out = await run(input, [1, size, size, 3]);
     return { regressors: out[order[0][1]], logits: out[order[1][1]] };
   };
-  const stream = new BlazeFace(pass, { stream: true });
-  const still = new BlazeFace(pass, {});
+  const stream = new BlazeFace(pass, manifest.blazeface, { stream: true });
+  const still = new BlazeFace(pass, manifest.blazeface);
   const pixels = { canvas: null, buffer: null, copyTo: true };
   return async ({ rgba, frame, width, height, still: isStill = false, whole = false }) => {
     const started = performance.now();
     if (frame) rgba = await framePixels(frame, width, height, pixels);
-    const faces = whole ? [{ x: 0, y: 0, w: width, h: height, score: 1 }]
+    const faces = whole ? [{ x: 0, y: 0, w: width, h: height, score: 1, angle: 0 }]
       : await (isStill ? still : stream).detect(rgba, width, height);
     const crops = faces.map((face) => cropFace(rgba, width, height, face, manifest.face_size));
     return [{ width, height, faces, crops, ms: performance.now() - started }, crops.map((c) => c.buffer)];
