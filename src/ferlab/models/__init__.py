@@ -15,8 +15,8 @@ hard-swish) and fercnn end in a ReLU, so their final feature maps are non-negati
 a global minimum per channel is zero as soon as one position of that channel is inactive, so min-pooled
 features are mostly zero and carry little signal. :func:`zero_feature_fraction` measures this per model.
 
-The names below load on first use (PEP 562), so reading the pooling registry or a ``ModelConfig`` field
-list does not import TensorFlow; :func:`load_model` registers ferlab's layers before loading a file.
+The names below load on first use (PEP 562), so reading the pooling or backbone registry or checking a
+``ModelConfig`` does not import TensorFlow; :func:`load_model` registers ferlab's layers before loading a file.
 """
 
 from __future__ import annotations
@@ -38,12 +38,14 @@ _HOME = {
 }
 
 __all__ = sorted(_HOME)
+# Modules that read as plain Python (registries, configs): a config check never waits for TensorFlow.
+_WITHOUT_TENSORFLOW = {"pooling", "config", "backbones"}
 
 
 def __getattr__(name: str):
     if name not in _HOME:
         raise AttributeError(f"module 'ferlab.models' has no attribute {name!r}")
-    if _HOME[name] != "pooling":
+    if _HOME[name] not in _WITHOUT_TENSORFLOW:
         import ferlab.backend  # noqa: F401  (TensorFlow imported quietly, before keras)
     value = getattr(importlib.import_module(f"ferlab.models.{_HOME[name]}"), name)
     globals()[name] = value

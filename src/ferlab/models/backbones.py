@@ -13,13 +13,19 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import keras
+from typing import TYPE_CHECKING
 
 from ferlab.errors import FerlabError
 from ferlab.face import FACE_SIZE
-from ferlab.models.layers import NORMS
+from ferlab.models.norms import NORMS
 from ferlab.registry import Registry
+
+if TYPE_CHECKING:
+    import keras
+
+# Keras is imported inside the constructors, not here: the registry (names, families, input sizes) is read
+# by config validation on every command, and a bad spec must answer in a second, not after TensorFlow's
+# start-up (about 4 s here).
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ FAMILIES: dict[str, Family] = {
     "fercnn": Family("tf", r"^(block\d+)", channels=1),
 }
 
-Constructor = Callable[..., keras.Model]
+Constructor = Callable[..., "keras.Model"]
 
 
 @dataclass(frozen=True)
@@ -129,10 +135,18 @@ def _keras_app(constructor: str, **fixed) -> Constructor:
     """A registry constructor for ``keras.applications.<constructor>``: never with Keras's own pooling."""
 
     def build(input_size: int, weights: str | None, include_top: bool = False, name: str = "backbone") -> keras.Model:
+        keras = _keras()
         return getattr(keras.applications, constructor)(include_top=include_top, weights=weights, pooling=None,
                                                         input_shape=(input_size, input_size, 3), name=name, **fixed)
 
     return build
+
+
+def _keras():
+    import ferlab.backend  # noqa: F401  (TensorFlow imported quietly, before keras)
+    import keras
+
+    return keras
 
 
 def _fixed(filename: str) -> Callable[[int], str]:
@@ -165,6 +179,7 @@ def fercnn(input_size: int, weights: str | None = None, include_top: bool = Fals
     """
     if include_top or weights is not None:
         raise FerlabError("fercnn has no pretrained weights or ImageNet classifier; use weights='none' or a path")
+    keras = _keras()
     inputs = keras.Input((input_size, input_size, 1), name="image")
     x = inputs
     for b, width in enumerate(widths, start=1):

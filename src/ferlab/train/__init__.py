@@ -1,3 +1,5 @@
-"""Training: configs and presets, the lean input pipeline, resumable fitting, the frozen fast path."""
+"""Training: configs and presets, the lean input pipeline, resumable fitting, the frozen fast path.
 
-import ferlab.backend  # noqa: F401  (TensorFlow imported quietly, before any submodule needs it)
+:mod:`ferlab.train.config` is plain pydantic (a config check never waits for TensorFlow); the modules that
+train import TensorFlow through :mod:`ferlab.backend`, quietly.
+"""

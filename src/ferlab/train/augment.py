@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import ferlab.backend  # noqa: F401, I001  (TensorFlow imported quietly, before it is used)
 import tensorflow as tf
 
 if TYPE_CHECKING:

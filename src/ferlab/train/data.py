@@ -11,6 +11,7 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+import ferlab.backend  # noqa: F401, I001  (TensorFlow imported quietly, before it is used)
 import tensorflow as tf
 
 from ferlab.train.augment import augment_batch

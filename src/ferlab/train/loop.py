@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import ferlab.backend  # noqa: F401, I001  (TensorFlow imported quietly, before it is used)
 import keras
 import numpy as np
 
