@@ -133,6 +133,7 @@ def run_trial(job: TrialJob, trial: Trial, on_epoch: Callable[[dict], None] | No
     A trial that raises (weights missing offline, a backbone too big for memory, a bug in one backbone)
     is recorded as failed with its traceback in error.txt, and the study goes on.
     """
+    import ferlab.backend  # noqa: F401, I001  (TensorFlow imported quietly, before keras)
     import keras
 
     from ferlab.train.run import train_run
