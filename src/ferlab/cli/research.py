@@ -7,7 +7,7 @@ import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
 
 import typer
 
@@ -15,6 +15,9 @@ from ferlab.cli.common import console, out_console, positive, progress_bar
 from ferlab.cli.show import print_results, print_run
 from ferlab.evaluate.tta import TTA_CHOICES
 from ferlab.study.executors import EXECUTORS, MAX_RETRIES, executor_class
+
+if TYPE_CHECKING:
+    from ferlab.study.status import StatusSnapshot
 
 
 def register(app: typer.Typer) -> None:
@@ -116,7 +119,7 @@ class StudyProgress:
 
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             console=console, transient=True)
-        self.total = self.bar.add_task("trials", total=None)
+        self.total = self.bar.add_task("", total=None)  # its description: the counts, set by update()
         self.running: dict[str, int] = {}
 
     def __enter__(self):
@@ -126,16 +129,16 @@ class StudyProgress:
     def __exit__(self, *exc):
         return self.bar.__exit__(*exc)
 
-    def update(self, status: dict) -> None:
-        c = status["counts"]
-        self.bar.update(self.total, completed=c["done"] + c["failed"], total=len(status["trials"]),
+    def update(self, status: StatusSnapshot) -> None:
+        c = status.counts
+        self.bar.update(self.total, completed=c["done"] + c["failed"], total=len(status.trials),
                         description=f"trials: {c['done']} done, {c['running']} running, {c['failed']} failed, "
                                     f"{c['pending']} pending")
-        now = {t["trial_id"]: t for t in status["trials"] if t["state"] == "running"}
+        now = status.running()
         for trial_id in set(self.running) - set(now):
             self.bar.remove_task(self.running.pop(trial_id))
         for trial_id, t in now.items():
-            where = f" on {t['host']}" if status["executor"] != "local" and t.get("host") else ""
+            where = f" on {t['host']}" if status.executor != "local" and t.get("host") else ""
             retry = f" (attempt {t['attempt']})" if t.get("attempt", 1) > 1 else ""
             text = f"  {trial_id}{where}{retry}: epoch"
             if trial_id not in self.running:

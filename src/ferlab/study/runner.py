@@ -35,7 +35,7 @@ from ferlab.io import atomic_write_json, file_lock, read_json
 from ferlab.rundir import RESULT_COLUMNS, RunDir, results_row
 from ferlab.study.executors import Executor, TrialJob, executor_class
 from ferlab.study.spec import StudySpec, Trial, expand_trials
-from ferlab.study.status import StudyStatus
+from ferlab.study.status import StatusSnapshot, StudyStatus
 from ferlab.study.tracking import make_tracker
 from ferlab.studydir import StudyDir
 from ferlab.train.config import recorded_config
@@ -71,7 +71,7 @@ def _check_study_dir(study: StudyDir, spec: StudySpec, data: PreparedData) -> No
 def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.PathLike | None = None,
               retry_failed: bool = False, only: str | list[str] | None = None, use_feature_cache: bool = True,
               executor: Executor | str = "local", track: str | None = None,
-              on_status: Callable[[dict], None] | None = None) -> pd.DataFrame:
+              on_status: Callable[[StatusSnapshot], None] | None = None) -> pd.DataFrame:
     """Run (or resume) every trial of ``spec`` into ``out``; return the results table.
 
     ``only``: shell-style patterns (a list, or one comma-separated string) over trial ids, e.g.
@@ -81,8 +81,8 @@ def run_study(spec: StudySpec, out: str | os.PathLike, *, data_dir: str | os.Pat
     :class:`~ferlab.study.executors.Executor` holding its own options (``RayExecutor.from_options(address=
     "auto")``) or a registered name with its defaults: ``local`` (this process) or ``ray`` (each trial a Ray
     task asking for ``spec.resources``; see :mod:`ferlab.study.executors`). ``track``: ``mlflow`` or
-    ``mlflow:URI`` (see :mod:`ferlab.study.tracking`). ``on_status`` gets :class:`~ferlab.study.status.StudyStatus`
-    snapshots as trials start, advance and finish (also written to ``out/status.json``).
+    ``mlflow:URI`` (see :mod:`ferlab.study.tracking`). ``on_status`` gets :class:`~ferlab.study.status.StatusSnapshot`
+    dicts as trials start, advance and finish (also written to ``out/status.json``).
 
     One driver per study directory: a second one is refused (its driver lock) while the first runs.
     """

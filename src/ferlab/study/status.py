@@ -29,11 +29,32 @@ from ferlab.studydir import StudyDir
 STATES = ("pending", "running", "done", "failed", "interrupted")
 
 
+class StatusSnapshot(dict):
+    """status.json's content: a plain dict (as written and as ``run_study(on_status=...)`` has always passed
+    it), with named views so that readers do not restate its keys."""
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return self["counts"]
+
+    @property
+    def trials(self) -> list[dict]:
+        return self["trials"]
+
+    @property
+    def executor(self) -> str:
+        return self["executor"]
+
+    def running(self) -> dict[str, dict]:
+        """The running trials' records by trial id."""
+        return {t["trial_id"]: t for t in self.trials if t["state"] == "running"}
+
+
 class StudyStatus:
     """The driver's view of every selected trial; ``write()`` publishes it when something changed."""
 
     def __init__(self, out: Path, name: str, trials: list, executor: str, session: str,
-                 on_change: Callable[[dict], None] | None = None):
+                 on_change: Callable[[StatusSnapshot], None] | None = None):
         self.out, self.name, self.executor, self.session, self.on_change = out, name, executor, session, on_change
         self.study = StudyDir(out)
         self.trials: dict[str, dict] = {}
@@ -88,14 +109,14 @@ class StudyStatus:
             if record["state"] == "running":
                 record["epoch"] = _epochs_done(run)
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> StatusSnapshot:
         counts = {s: 0 for s in STATES}
         for record in self.trials.values():
             counts[record["state"]] += 1
-        return {"study": self.name, "executor": self.executor, "counts": counts,
-                "trials": [dict(r) for r in self.trials.values()]}
+        return StatusSnapshot(study=self.name, executor=self.executor, counts=counts,
+                              trials=[dict(r) for r in self.trials.values()])
 
-    def write(self) -> dict:
+    def write(self) -> StatusSnapshot:
         """Publish the status (status.json and the change callback) if it changed since the last time."""
         snap = self.snapshot()
         if snap != self._published:
