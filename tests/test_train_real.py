@@ -1,24 +1,22 @@
-"""Real data: frozen ImageNet MobileNetV2 at 96 px on the leak-free paper5 split, every pooling trained
-from one cached backbone pass (the study's four poolings plus avgmax)."""
+"""Real data: frozen ImageNet MobileNetV2 at 96 px on a leak-free paper5 split of FER2013 (the shared
+600/200-per-class one), every pooling trained from one cached backbone pass (the study's four poolings plus
+avgmax)."""
 
 from __future__ import annotations
 
 import pytest
-from conftest import FER2013, WEIGHTS, require
+from conftest import WEIGHTS, require
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 
 
-def test_frozen_mobilenetv2_all_poolings_from_one_backbone_pass(fer2013_faces, tmp_path):
-    from ferlab.data.prepare import PrepareConfig, prepare
-    from ferlab.data.splits import SplitConfig
+def test_frozen_mobilenetv2_all_poolings_from_one_backbone_pass(fer2013_paper5, tmp_path):
     from ferlab.rundir import RunDir
     from ferlab.study.runner import run_study
     from ferlab.study.spec import StudySpec
 
     weights = require(WEIGHTS / "mobilenet_v2_1.0_224_tvport_notop.weights.h5", "offline MobileNetV2 ImageNet weights")
-    data = prepare(PrepareConfig(source=str(FER2013), protocol="paper5", split=SplitConfig(kind="paper", seed=0)),
-                   tmp_path / "data", faces=fer2013_faces)
+    data = fer2013_paper5
     spec = StudySpec(
         name="frozen-mnv2", data=str(data.path),
         grid={"backbones": ["mobilenetv2"], "poolings": ["none", "min", "avg", "max", "avgmax"], "seeds": [0],
@@ -34,7 +32,7 @@ def test_frozen_mobilenetv2_all_poolings_from_one_backbone_pass(fer2013_faces, t
     assert sum(c["images_computed"] for c in caches) == n_images  # one backbone pass per image, for 5 heads
     assert (table["status"] == "ok").all(), table[["trial_id", "reason"]]
     accuracy = dict(zip(table["pooling"], table["test_accuracy"].round(4)))
-    print(f"frozen ImageNet MobileNetV2, 96 px, paper5 leak-free seed 0, 6 epochs: test accuracy {accuracy}")
+    print(f"frozen ImageNet MobileNetV2, 96 px, paper5 leak-free 600/200 per class, seed 0, 6 epochs: test accuracy {accuracy}")
     print("zero pooled-feature fraction:", dict(zip(table["pooling"], table["zero_feature_fraction"].round(3))))
-    assert accuracy["avg"] >= 0.40
-    assert all(a > 0.25 for a in accuracy.values())  # every head learns something (chance is 0.20)
+    # Every head learns from the frozen ImageNet features (chance is 0.20; measured 0.37-0.43 on this split).
+    assert all(a >= 0.33 for a in accuracy.values())
