@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FER2013, REPO, assert_one_line_error, invoke, require
+from conftest import FER2013, REPO, assert_one_line_error, invoke
 
 from ferlab.errors import FerlabError
 from ferlab.evaluate.calibration import apply_temperature, expected_calibration_error, fit_temperature
@@ -455,18 +455,18 @@ def test_the_default_model_ships_and_every_shipped_card_matches_its_files():
 
 @pytest.mark.real_data
 @pytest.mark.slow
-def test_the_shipped_default_model_reproduces_its_cards_test_accuracy(tmp_path):
+def test_the_shipped_default_model_reproduces_its_cards_test_accuracy(fer2013_faces, tmp_path):
     """The shipped files are the card's: rerun each on the same leak-free FER2013 test faces."""
     from ferlab.data.prepare import PrepareConfig, prepare
     from ferlab.deploy.formats import load_classifier
 
-    require(FER2013, "FER2013 image folder")
     entry = default_model()
     card = entry.card()
     split = card["data"]["split"]
     data = prepare(PrepareConfig(source=str(FER2013), protocol=card["data"]["protocol"],
                                  split={"kind": split["kind"], "seed": split["seed"],
-                                        "val_fraction": split["val_fraction"]}), tmp_path / "data")
+                                        "val_fraction": split["val_fraction"]}), tmp_path / "data",
+                   faces=fer2013_faces)  # the session's loaded folder: the fingerprint below proves it is the card's
     assert data.fingerprint == card["data"]["fingerprint"]
     x, y = data.arrays("test")
     for kind, meta in card["files"].items():
