@@ -131,8 +131,11 @@ def test_ctrl_c_says_how_to_resume_and_status_stops_saying_running(tmp_path):
                     .replace("epochs = 4", "epochs = 3"))
     out = tmp_path / "s"
     args = ["study", "--spec", str(spec), "--out", str(out), "--no-report"]
+    # As at a terminal: SIGINT handled even when this test runs in a background job (which ignores it, and the
+    # ignoring is inherited).
     proc = subprocess.Popen([sys.executable, "-m", "ferlab.cli", *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     run = out / "trials" / "fercnn-avg-finetune-48px-s0"
     deadline = time.time() + 600
     while time.time() < deadline and not (run / "checkpoints" / "LATEST").exists():
