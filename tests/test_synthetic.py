@@ -56,7 +56,7 @@ def test_bad_per_class() -> None:
 
 @pytest.mark.slow
 def test_linear_model_does_clearly_worse_than_a_small_cnn() -> None:
-    """The study's 5-class protocol (fear + surprise -> anxious, disgust dropped), 1200 train and 400 test
+    """The study's 5-class protocol (fear + surprise -> anxious, disgust dropped), 800 train and 400 test
     images per class: logistic regression on raw pixels vs a small CNN trained for a few epochs."""
     import keras
     from sklearn.linear_model import LogisticRegression
@@ -64,7 +64,7 @@ def test_linear_model_does_clearly_worse_than_a_small_cnn() -> None:
     from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
-    n_train, n_test = 1200, 400
+    n_train, n_test = 800, 400
     start = time.perf_counter()
     faces = load_synthetic(per_class=n_train + n_test, seed=0)
     generated = time.perf_counter() - start
