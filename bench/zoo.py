@@ -11,6 +11,12 @@ Same run, same faces, same label mapping for every model:
   are merged the same way (disgust's share removed, the rest renormalised), a paper5 model's used as they are.
 - **ferplus7**: the official test faces relabelled by FER+'s majority vote of ten annotators (faces whose
   vote is a tie, unknown, not a face or contempt are left out): a cleaner reference for the same faces.
+- **ferplus8 private**: FER+'s own test set (FER2013's PrivateTest faces, majority label, contempt
+  included; FER+'s tie and not-a-face rules), for the eight-class models; **ferplus7 private** is the same
+  faces without contempt, for every model.
+
+A model with more classes than fer7 (ferplus8: contempt) is scored on the seven-class sets with the extra
+class's probability removed and the rest renormalised, as paper5 removes disgust.
 
 Per model and test set: accuracy with its 95% bootstrap CI, macro F1, expected calibration error (15
 bins); per model: the time to classify one face (ferlab: its default zoo file in its runtime,
@@ -39,17 +45,20 @@ def log(text: str) -> None:
     print(f"[zoo {time.strftime('%H:%M:%S')}] {text}", flush=True)
 
 
-def official_test(labels: str) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
-    """Every official test face (no de-duplication) with ``labels`` (original or ferplus): faces, label ids
-    (fer7 order), classes, and a mask of the faces with no pixel-identical copy in train/."""
-    from ferlab.data.prepare import PrepareConfig, PreparedData, prepare
+def official_test(labels: str, protocol: str = "fer7", test_part: str = "both",
+                  ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Every official test face (no de-duplication; ``test_part`` both, public or private) with ``labels``
+    (original or ferplus): faces, label ids (``protocol``'s order), classes, and a mask of the faces with no
+    pixel-identical copy in train/."""
+    from ferlab.data.prepare import PrepareConfig, PreparedData, is_prepared, prepare
 
-    out = DATA / f"fer7-official-all-{labels}"
-    if not (out / "data.json").is_file():
+    part = "all" if test_part == "both" else test_part
+    out = DATA / f"{protocol}-official-{part}-{labels}"
+    if not is_prepared(out):
         log(f"preparing {out}")
-        prepare(PrepareConfig(source=str(FER2013), protocol="fer7", labels=labels,
+        prepare(PrepareConfig(source=str(FER2013), protocol=protocol, labels=labels,
                               ferplus=str(FERPLUS_MAP) if labels == "ferplus" else None,
-                              split={"kind": "official", "allow_leaks": True}), out)
+                              split={"kind": "official", "allow_leaks": True, "test_part": test_part}), out)
     data = PreparedData(out)
     manifest = data.manifest
     train_hashes = set(manifest.loc[manifest["origin_split"] == "Training", "hash"])
@@ -57,6 +66,13 @@ def official_test(labels: str) -> tuple[np.ndarray, np.ndarray, list[str], np.nd
     unseen = ~test["hash"].isin(train_hashes).to_numpy()
     x, y = data.arrays("test")
     return np.asarray(x), np.asarray(y), list(data.classes), unseen
+
+
+def to_classes(probs: np.ndarray, model_classes: list[str], classes: list[str]) -> np.ndarray:
+    """A model's probabilities over ``classes`` (a subset of its own, in that order), the other classes'
+    share removed and the rest renormalised."""
+    picked = probs[:, [model_classes.index(c) for c in classes]]
+    return picked / np.maximum(picked.sum(1, keepdims=True), 1e-12)
 
 
 def merge_to_paper5(probs: np.ndarray, classes: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -96,8 +112,13 @@ def main(argv: list[str] | None = None) -> None:
     x, y, classes, unseen = official_test("original")
     x_plus, y_plus, classes_plus, _ = official_test("ferplus")
     assert classes == classes_plus
-    faces = {"fer7": x, "ferplus7": x_plus}
-    log(f"{len(y)} official test faces ({int(unseen.sum())} unseen by either model), {len(y_plus)} with a FER+ label")
+    x8, y8, classes8, unseen8 = official_test("ferplus", "ferplus8", "private")
+    # the same private faces without contempt, labels in fer7 order (for every model)
+    no_contempt = np.array([classes8[k] in classes for k in y8])
+    y8_as_7 = np.array([classes.index(classes8[k]) for k in y8[no_contempt]])
+    faces = {"fer7": x, "ferplus7": x_plus, "ferplus8private": x8}
+    log(f"{len(y)} official test faces ({int(unseen.sum())} unseen by either model), {len(y_plus)} with a FER+ "
+        f"label; FER+ test set (PrivateTest): {len(y8)} faces, {int(no_contempt.sum())} without contempt")
 
     # every model's 7- or 5-class probabilities on both face sets
     predictions: dict[str, dict] = {}
@@ -157,14 +178,18 @@ def main(argv: list[str] | None = None) -> None:
                   "ms_ratio_to_fer_min": round(p["ms_ratio_range"][0], 3),
                   "ms_ratio_to_fer_max": round(p["ms_ratio_range"][1], 3), "rounds": args.rounds,
                   "file_bytes": p["bytes"]}
-        seven = p["classes"] == classes
         sets = []
-        if seven:
-            sets += [("fer7 official", p["probs"]["fer7"], y, classes),
-                     ("fer7 official unseen", p["probs"]["fer7"][unseen], y[unseen], classes),
-                     ("ferplus7 official", p["probs"]["ferplus7"], y_plus, classes)]
-            p5, c5 = merge_to_paper5(p["probs"]["fer7"], classes)
-            p5_plus, _ = merge_to_paper5(p["probs"]["ferplus7"], classes)
+        if p["classes"] == classes8:
+            sets += [("ferplus8 private", p["probs"]["ferplus8private"], y8, classes8),
+                     ("ferplus8 private unseen", p["probs"]["ferplus8private"][unseen8], y8[unseen8], classes8)]
+        if set(classes) <= set(p["classes"]):  # fer7, or fer7 and more (ferplus8): scored over fer7's classes
+            as7 = {k: to_classes(v, p["classes"], classes) for k, v in p["probs"].items()}
+            sets += [("fer7 official", as7["fer7"], y, classes),
+                     ("fer7 official unseen", as7["fer7"][unseen], y[unseen], classes),
+                     ("ferplus7 official", as7["ferplus7"], y_plus, classes),
+                     ("ferplus7 private", as7["ferplus8private"][no_contempt], y8_as_7, classes)]
+            p5, c5 = merge_to_paper5(as7["fer7"], classes)
+            p5_plus, _ = merge_to_paper5(as7["ferplus7"], classes)
         else:
             p5, c5, p5_plus = p["probs"]["fer7"], p["classes"], p["probs"]["ferplus7"]
         sets += [("paper5 official", p5[keep5], y5, c5),
