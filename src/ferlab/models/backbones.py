@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # Keras is imported inside the constructors, not here: the registry (names, families, input sizes) is read
 # by config validation on every command, and a bad spec must answer in a second, not after TensorFlow's
-# start-up (about 4 s here).
+# start-up (a bad study spec: 1.7 s against 11.7 s with TensorFlow imported, on one loaded 2-core machine).
 
 
 @dataclass(frozen=True)
