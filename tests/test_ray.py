@@ -21,9 +21,9 @@ pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[test]
 pytest.importorskip("mlflow", reason="MLflow is not installed: pip install -e '.[test]' (it holds ferlab[mlflow])")
 
 TIME_COLUMNS = ["train_seconds", "latency_ms"]
-# Three of the quickstart's five trials on two single-CPU nodes: two rounds of trials instead of three, and
-# still a worker killed, a retry, trials on both nodes and a comparison with the local executor.
-ONLY = ["fercnn-none-finetune-48px-s0", "fercnn-avg-finetune-48px-s0", "fercnn-max-finetune-48px-s0"]
+# Two of the quickstart's five trials on two single-CPU nodes: one round of trials instead of three, and
+# still a worker killed, a retry, a trial on each node and a comparison with the local executor.
+ONLY = ["fercnn-avg-finetune-48px-s0", "fercnn-max-finetune-48px-s0"]
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +85,12 @@ def test_ray_study_matches_local_survives_a_killed_worker_and_tracks(ray_cluster
     assert list(pd.read_csv(out / "trials" / killed / "history.csv")["epoch"]) == [1, 2, 3, 4, 5]
 
     a, b = _comparable(local_out / "results.csv"), _comparable(out / "results.csv")
-    assert len(pd.read_csv(out / "results.csv")) == len(b) == 3 and b["trial_id"].is_unique and (b["status"] == "ok").all()
+    assert len(pd.read_csv(out / "results.csv")) == len(b) == len(ONLY) and b["trial_id"].is_unique and (b["status"] == "ok").all()
     # model.keras embeds Python object ids in its config, so its size may differ by ~1 kB between saves.
     pd.testing.assert_series_equal(a.pop("model_size_mb"), b.pop("model_size_mb"), atol=0.011)
     pd.testing.assert_frame_equal(a, b)  # every accuracy, loss and metric identical to the local executor's
     final = json.loads((out / "status.json").read_text())
-    assert final["counts"] == {"pending": 0, "running": 0, "done": 3, "failed": 0, "interrupted": 0}
+    assert final["counts"] == {"pending": 0, "running": 0, "done": len(ONLY), "failed": 0, "interrupted": 0}
 
     from mlflow.tracking import MlflowClient
 
