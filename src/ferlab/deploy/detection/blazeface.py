@@ -63,7 +63,16 @@ SUPPRESSION_IOU = 0.3  # MediaPipe's min_suppression_threshold
 # those of seed 0 (`python -m bench group-scenes`).
 PYRAMID_TILES = (0.6, 0.25)
 PROPOSAL_SCORE = 0.3
-VERIFY_GROW = 2.0  # the verification region's side, in proposal box sides
+# The verification region's sides, in proposal box sides, tried in turn until one verifies: 2.0 puts the
+# face at about half the model's input, the scale it is surest at; a real face that a busy background drags
+# below the score there often keeps it a little closer or further out. Only a proposal whose first check
+# scores VERIFY_RETRY_SCORE or more is tried again: textures mostly score far lower, and the retries then
+# cost 10 passes a frame instead of 57. Chosen on the seed-1 group scenes (`python -m bench group-scenes
+# --seed 1 --groups 110`): faces of 48 px and more 92.4% -> 94.0%, of 24-47 px 83.6% -> 90.6%, still no
+# box in the empty frames; retrying every proposal, or keeping the best-scoring side instead of the first,
+# found the same faces there.
+VERIFY_GROWS = (2.0, 1.6, 2.5)
+VERIFY_RETRY_SCORE = 0.5
 VERIFY_SCORE = 0.7
 LEVEL_VERIFY_MIN = 10.0  # degrees of roll from which a proposal is verified levelled
 LEVEL_VERIFY_SIDE = FACE_SIZE  # px: a proposal smaller than the crop has its eyes too few pixels apart for a roll
@@ -244,21 +253,21 @@ class BlazeFaceDetector(FaceDetector):
       image): the whole frame and two levels of overlapping square tiles (:data:`PYRAMID_TILES`: 0.6 and 0.25
       of the shorter side, 6 + 48 tiles on 640x480; a level whose tiles would be under :data:`MIN_TILE_SIDE`
       px is skipped) propose faces at a low score (:data:`PROPOSAL_SCORE`), merged by weighted suppression;
-      each proposal is then searched for again in the region around it (:data:`VERIFY_GROW` times its side:
-      the face at about half the model's input) and in that region mirrored, and kept when the two scores'
-      mean is above ``verify_score`` (:data:`VERIFY_SCORE`), with the region's box (framed by
+      each proposal is then searched for again in the region around it (:data:`VERIFY_GROWS`: 2 times its
+      side, the face at about half the model's input, then 1.6 and 2.5 times where that fails) and in that
+      region mirrored, and kept when the two scores' mean is above ``verify_score`` (:data:`VERIFY_SCORE`),
+      with the region's box (framed by
       :data:`PYRAMID_FRAMING`); a proposal of a crop's side (48 px) or more whose eyes roll by 10 degrees or
       more is verified levelled. On photographs the tiles alone put boxes on textures (galaxies, gravel, a
       tissue stain) at the same scores as real faces get; looked at again at the scale the model is surest at,
       and mirrored, a face keeps its score and a texture mostly does not. ``python -m bench group-scenes``
-      (bench/README.md; 2-8 FER2013 test faces of 24-220 px on face-free photographs, seed 0): found 86.4% of
-      faces of 24-47 px, 92.0% of 48-95 px, 95.9% of 96 px and more, 0.07 false boxes per frame, no box in 33
+      (bench/README.md; 2-8 FER2013 test faces of 24-220 px on face-free photographs, seed 0): found 88.4% of
+      faces of 24-47 px, 93.0% of 48-95 px, 96.4% of 96 px and more, 0.07 false boxes per frame, no box in 33
       frames without a face; the same proposals kept without verification (at MediaPipe's 0.5) find 84.4 /
       95.5 / 96.9% but put 86 boxes in those 33 frames and 1.9 per frame beside faces. Both frontal faces of
-      the photo strip, no box on its shuttle. It costs ~92 passes of the model per 640x480 frame: 123.5 ms
-      against 112.9 ms for ferlab's Haar search in the same run (one AMD EPYC core). ``pyramid=(0.6, 0.3)``
-      (30 fine tiles): 0.81x Haar's time, 80.4% of the faces under 48 px (74.8% on the seed-1 scenes the
-      thresholds were chosen on);
+      the photo strip, no box on its shuttle. It costs ~104 passes of the model per 640x480 frame (1.3 ms
+      each on one AMD EPYC core), 1.6x the time of ferlab's Haar search in the same run. ``pyramid=(0.6,
+      0.3)`` (30 fine tiles): 70 passes, 80.4% of the faces under 48 px;
     - "fallback" (``blazeface-fast``; full-range's default): the whole frame, then six tiles of 0.6 the
       shorter side (:func:`tile_grid`) only where it finds nothing: one pass for a frame with a big face,
       but that face hides every small one (on the group scenes: 1.5% of the faces under 48 px, 24.1% of
@@ -445,7 +454,7 @@ class BlazeFaceDetector(FaceDetector):
             centre = (row[0:2] + row[2:4]) / 2
             if any(r[0] <= centre[0] <= r[2] and r[1] <= centre[1] <= r[3] for r in rows):
                 continue  # inside a face already kept: its duplicate, or part of it
-            verified = self._verify(frame, row)
+            verified = self._verified(frame, row)
             if verified is not None:
                 rows.append(verified[0])
                 scores.append(verified[1])
@@ -453,13 +462,24 @@ class BlazeFaceDetector(FaceDetector):
             return []
         return weighted_nms(np.array(rows, np.float32), np.array(scores, np.float32))
 
-    def _verify(self, frame: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, float] | None:
-        """The proposal ``row`` searched for again in the region ``VERIFY_GROW`` times its side around it
-        (the face ~half the model's input, the scale it is surest at; turned level by the proposal's eyes
+    def _verified(self, frame: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """The proposal ``row`` checked at each of :data:`VERIFY_GROWS` in turn: the first check scoring above
+        ``verify_score``, or None (after the first side alone when it scores under :data:`VERIFY_RETRY_SCORE`)."""
+        for k, grow in enumerate(VERIFY_GROWS):
+            checked = self._verify(frame, row, grow)
+            if checked is not None and checked[1] > self.verify_score:
+                return checked
+            if k == 0 and (checked is None or checked[1] < VERIFY_RETRY_SCORE):
+                return None
+        return None
+
+    def _verify(self, frame: np.ndarray, row: np.ndarray, grow: float) -> tuple[np.ndarray, float] | None:
+        """The proposal ``row`` searched for again in the region ``grow`` times its side around it
+        (at 2.0 the face is ~half the model's input, the scale it is surest at; turned level by the proposal's eyes
         where they roll by ``LEVEL_VERIFY_MIN`` degrees or more and it is ``LEVEL_VERIFY_SIDE`` px or more)
         and in that region mirrored: the best box there holding the proposal's centre, in frame pixels, and
-        the mean of the two scores; None below ``verify_score``."""
-        x, y, w, h = around(row[:4], frame.shape, VERIFY_GROW)
+        the mean of the two scores; None where no box holds the centre."""
+        x, y, w, h = around(row[:4], frame.shape, grow)
         region = frame[y:y + h, x:x + w]
         centre = (row[0:2] + row[2:4]) / 2 - (x, y)
         roll = eye_roll(row)
@@ -479,7 +499,7 @@ class BlazeFaceDetector(FaceDetector):
                     if r[0] <= point[0] <= r[2] and r[1] <= point[1] <= r[3]]
             best.append(max(hits, key=lambda hit: hit[0]) if hits else (0.0, None))
         score = (best[0][0] + best[1][0]) / 2
-        if score <= self.verify_score or best[0][1] is None:
+        if best[0][1] is None:
             return None
         found = best[0][1].copy()
         if back is not None:  # into the region's own pixels: the key points turned back, the box about its centre

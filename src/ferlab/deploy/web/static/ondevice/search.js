@@ -31,7 +31,7 @@ export async function pyramid(detector, frame) {
   const scores = [];
   for (const { row } of proposals) {
     if (rows.some((r) => holds(r, (row[0] + row[2]) / 2, (row[1] + row[3]) / 2))) continue; // a duplicate, or part of a face
-    const verified = await verify(detector, frame, row);
+    const verified = await verifyAtEachSide(detector, frame, row);
     if (verified) {
       rows.push(verified.row);
       scores.push(Math.fround(verified.score)); // Python keeps them as float32
@@ -40,13 +40,25 @@ export async function pyramid(detector, frame) {
   return rows.length ? weightedNms(rows, scores) : [];
 }
 
-// A proposal searched for again in the region verify_grow times its side around it, turned level by its
+// A proposal checked at each of verify_grows in turn: the first check scoring above verify_score, or null
+// (after the first side alone when it scores under verify_retry_score: textures mostly score far lower).
+async function verifyAtEachSide(detector, frame, row) {
+  const settings = detector.settings;
+  for (const [k, grow] of settings.verify_grows.entries()) {
+    const check = await verify(detector, frame, row, grow);
+    if (check && check.score > settings.verify_score) return check;
+    if (k === 0 && (!check || check.score < settings.verify_retry_score)) return null;
+  }
+  return null;
+}
+
+// A proposal searched for again in the region `grow` times its side around it, turned level by its
 // eyes where they roll by level_verify_min degrees or more and it is level_verify_side px or more, and in
 // that region mirrored: the best box there holding the proposal's centre (its key points and centre turned
-// back into the frame) and the mean of the two scores; null at or below verify_score.
-async function verify(detector, frame, row) {
+// back into the frame) and the mean of the two scores; null where no box holds the centre.
+async function verify(detector, frame, row, grow) {
   const settings = detector.settings;
-  const [x, y, w, h] = around(row, frame.height, frame.width, settings.verify_grow);
+  const [x, y, w, h] = around(row, frame.height, frame.width, grow);
   let pixels = region(frame.pixels, frame.width, frame.height, [x, y, w, h], 3);
   let centre = [(row[0] + row[2]) / 2 - x, (row[1] + row[3]) / 2 - y];
   const roll = eyeRoll(row);
@@ -69,7 +81,7 @@ async function verify(detector, frame, row) {
     best.push(hit);
   }
   const score = (best[0].score + best[1].score) / 2;
-  if (score <= settings.verify_score || best[0].row === null) return null;
+  if (best[0].row === null) return null;
   const found = Float64Array.from(best[0].row);
   if (back) { // into the region's own pixels: the key points turned back, the box about its centre
     for (let k = 4; k < found.length; k += 2) [found[k], found[k + 1]] = apply(back, found[k], found[k + 1]);
