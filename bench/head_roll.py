@@ -46,7 +46,7 @@ def turned_scene(face: np.ndarray, background: np.ndarray, side: int, angle: flo
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench head-roll", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--faces", type=int, default=500)
+    parser.add_argument("--faces", type=int, default=600)
     parser.add_argument("--side", type=int, default=100, help="the pasted face's side, px")
     parser.add_argument("--detector", default="blazeface")
     args = parser.parse_args(argv)

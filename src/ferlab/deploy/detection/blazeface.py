@@ -286,8 +286,8 @@ class BlazeFaceDetector(FaceDetector):
     ``level`` (default True): each face's ``angle`` is its roll from the eye key points (:func:`eye_roll`)
     and :func:`~ferlab.deploy.detection.base.crop_face` turns the crop upright by it, as FER2013's faces
     are. ``python -m bench head-roll`` (bench/README.md; the zoo's default model, 600 FER2013 test faces
-    turned in the frame): levelled, 65.8% upright, 62.7% / 64.7% at +30 / -30 degrees; not levelled, 64.3%
-    upright and 50.0% / 54.5% at +-30. In ``python -m bench live`` it costs the crop stage ~0.02 ms a frame.
+    turned in the frame): levelled, 66.7% upright, 63.7% / 66.2% at +30 / -30 degrees; not levelled, 65.7%
+    upright and 51.2% / 55.7% at +-30. In ``python -m bench live`` it costs the crop stage ~0.02 ms a frame.
 
     ``min_score``: a pass's threshold (the pyramid's proposals use :data:`PROPOSAL_SCORE`, its verification
     ``verify_score``; ``verify_score=None`` keeps the pyramid's passes' faces above ``min_score``
