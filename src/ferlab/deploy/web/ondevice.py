@@ -119,7 +119,8 @@ def blazeface_settings() -> dict:
 
     level = inspect.signature(bf.BlazeFaceDetector).parameters["level"].default
     return {"pyramid": list(bf.PYRAMID_TILES), "min_tile_side": bf.MIN_TILE_SIDE,
-            "proposal_score": bf.PROPOSAL_SCORE, "verify_grows": list(bf.VERIFY_GROWS), "verify_retry_score": bf.VERIFY_RETRY_SCORE, "verify_score": bf.VERIFY_SCORE,
+            "proposal_score": bf.PROPOSAL_SCORE, "verify_grows": list(bf.VERIFY_GROWS),
+            "verify_retry_score": bf.VERIFY_RETRY_SCORE, "verify_score": bf.VERIFY_SCORE,
             "level_verify_min": bf.LEVEL_VERIFY_MIN, "level_verify_side": bf.LEVEL_VERIFY_SIDE,
             "pyramid_framing": list(bf.PYRAMID_FRAMING), "level": bool(level)}
 
