@@ -2,7 +2,7 @@
 
 import sys
 
-BENCHMARKS = {"finetune": "bench.finetune", "detectors": "bench.detectors", "group-scenes": "bench.group_scenes", "head-roll": "bench.head_roll", "reproduce": "bench.reproduce", "inference": "bench.inference",
+BENCHMARKS = {"finetune": "bench.finetune", "detectors": "bench.detectors", "group-scenes": "bench.group_scenes", "verify-rules": "bench.verify_rules", "head-roll": "bench.head_roll", "reproduce": "bench.reproduce", "inference": "bench.inference",
               "peer-fer": "bench.peer_fer",
               "live": "bench.live", "live-runtime": "bench.live_runtime",
               "train-throughput": "bench.train_throughput", "tf-step": "bench.tf_step", "pooling-cache": "bench.pooling_cache",

@@ -67,7 +67,7 @@ PROPOSAL_SCORE = 0.3
 # face at about half the model's input, the scale it is surest at; a real face that a busy background drags
 # below the score there often keeps it a little closer or further out. Only a proposal whose first check
 # scores VERIFY_RETRY_SCORE or more is tried again: textures mostly score far lower, and the retries then
-# cost 10 passes a frame instead of 57. Chosen on the seed-1 group scenes (`python -m bench group-scenes
+# cost 10 passes a frame instead of 57. Chosen on the seed-1 group scenes (`python -m bench verify-rules
 # --seed 1 --groups 110`): faces of 48 px and more 92.4% -> 94.0%, of 24-47 px 83.6% -> 90.6%, still no
 # box in the empty frames; retrying every proposal, or keeping the best-scoring side instead of the first,
 # found the same faces there.
