@@ -98,38 +98,87 @@ SINGLE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
 
 
 QUICKSTART_COMMAND = [sys.executable, "-m", "ferlab.cli", "study", "--spec", "quickstart"]
-_quickstart: dict = {}  # the background quickstart study: process, folder, start time
+
+# Tests that share an expensive fixture run on one pytest-xdist worker (the README's command runs two), so the
+# fixture is built once: a session fixture by name, else the module whose fixtures they share.
+SHARED_ONCE = ("quickstart_study", "trained_run")
+
+
+def _is_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_configure(config):
+    """One scratch folder per test run, seen by every xdist worker (they inherit the environment): the
+    background quickstart study lives there, started by whichever worker collects first."""
+    if not _is_worker(config):
+        import tempfile
+
+        os.environ["FERLAB_TEST_RUN"] = tempfile.mkdtemp(prefix="ferlab-tests-")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the groups into the test ids
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        group = next((name for name in SHARED_ONCE if name in item.fixturenames), None)
+        if group is None and any(defs[-1].scope == "module"
+                                 for defs in item._fixtureinfo.name2fixturedefs.values()):
+            group = item.nodeid.split("::")[0]
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _quickstart_dir() -> Path:
+    return Path(os.environ["FERLAB_TEST_RUN"]) / "quickstart"
 
 
 def pytest_collection_finish(session):
     """Start the README's main job as soon as the tests are collected, if any of them needs it.
 
     It trains on one core (SINGLE_THREAD) for about 3.5 min; started here, it runs beside the tests that come
-    before its first user on the other core instead of leaving that core idle (about 2.5 min of the suite).
+    before its first user instead of after them. Under xdist every worker collects the same tests; the first
+    to make the folder starts the study, and its users (one worker) wait for the exit status it writes.
     """
+    config = session.config
+    if _is_worker(config) and config.getvalue("loadgroup"):  # xdist groups by a suffix it adds to the test ids
+        ungrouped = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+        if ungrouped:
+            raise pytest.UsageError(f"--dist loadgroup did not group {ungrouped[0]} under pytest {pytest.__version__}; "
+                                    "install the pinned test extras: pip install -e '.[test]'")
     if not any("quickstart_study" in getattr(item, "fixturenames", ()) for item in session.items):
         return
     import subprocess
-    import tempfile
     import time
 
-    where = Path(tempfile.mkdtemp(prefix="ferlab-quickstart-"))
-    logs = (open(where / "stdout.log", "w"), open(where / "stderr.log", "w"))
-    _quickstart.update(where=where, logs=logs, start=time.time(), process=subprocess.Popen(
-        [*QUICKSTART_COMMAND, "--out", str(where / "qs")], stdout=logs[0], stderr=logs[1], text=True, cwd=where,
-        env={**os.environ, **SINGLE_THREAD}))
+    where = _quickstart_dir()
+    try:
+        where.mkdir()
+    except FileExistsError:  # another worker started it
+        return
+    (where / "start").write_text(repr(time.time()))
+    # The shell writes the exit status when the study ends, for whichever process waits on it.
+    process = subprocess.Popen(["sh", "-c", '"$@" >stdout.log 2>stderr.log; echo $? >rc.part; mv rc.part rc', "sh",
+                                *QUICKSTART_COMMAND, "--out", str(where / "qs")],
+                               cwd=where, env={**os.environ, **SINGLE_THREAD}, start_new_session=True)
+    (where / "pid").write_text(str(process.pid))
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if _quickstart:
-        import shutil
+    """The controller (or a run without xdist) cleans up after every worker has finished."""
+    if _is_worker(session.config):
+        return
+    import shutil
+    import signal
 
-        if _quickstart["process"].poll() is None:  # the session stopped early (-x, Ctrl-C)
-            _quickstart["process"].kill()
-            _quickstart["process"].wait()
-        for log in _quickstart["logs"]:
-            log.close()
-        shutil.rmtree(_quickstart["where"], ignore_errors=True)
+    run = Path(os.environ.get("FERLAB_TEST_RUN", ""))
+    pid = _quickstart_dir() / "pid"
+    if pid.exists() and not (_quickstart_dir() / "rc").exists():  # the session stopped early (-x, Ctrl-C)
+        try:
+            os.killpg(int(pid.read_text()), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if run.name.startswith("ferlab-tests-"):
+        shutil.rmtree(run, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -137,14 +186,17 @@ def quickstart_study():
     """The README's main job run once through the CLI (local executor), started in the background when the tests
     were collected: (study dir, seconds it took, CompletedProcess)."""
     import subprocess
+    import time
 
-    process = _quickstart["process"]
-    process.wait(timeout=900)
-    where = _quickstart["where"]
-    for log in _quickstart["logs"]:
-        log.flush()
-    # Its end: the last write to its logs (the process may have finished long before this test asked).
-    seconds = max((where / name).stat().st_mtime for name in ("stdout.log", "stderr.log")) - _quickstart["start"]
-    result = subprocess.CompletedProcess(process.args, process.returncode, (where / "stdout.log").read_text(),
+    where = _quickstart_dir()
+    deadline = time.time() + 900
+    while not (where / "rc").exists():
+        assert time.time() < deadline, "the background quickstart study did not finish in 15 minutes"
+        time.sleep(0.5)
+    returncode = int((where / "rc").read_text())
+    # Its end: the last write to its logs (the study may have finished long before this test asked).
+    start = float((where / "start").read_text())
+    seconds = max((where / name).stat().st_mtime for name in ("stdout.log", "stderr.log")) - start
+    result = subprocess.CompletedProcess(QUICKSTART_COMMAND, returncode, (where / "stdout.log").read_text(),
                                          (where / "stderr.log").read_text())
     return where / "qs", seconds, result
