@@ -1,12 +1,12 @@
 """Face detectors on group scenes: several faces of 24-220 px on real photographs, and the photo strip.
 
-Frames (640x480, BGR; :func:`bench.detectors.group_scenes`): 2-8 FER2013 test faces (its test folder,
-natural class mix, each face used once) pasted at 24-220 px (size bin drawn uniformly among 24-48,
-48-96 and 96-220 px, side log-uniform within it) onto a window of a face-free photograph shipped in
-scikit-image (a cat, a coffee cup, a rocket, a motorcycle, the Hubble deep field, a tissue stain, brick,
-grass, gravel, the moon, a clock), and frames of those photographs alone (``--empty``, three per
-photograph by default). A face is found when a box's centre is inside its square and the box's side is
-0.5-1.5x the square's, one box per face (:func:`bench.detectors.match_faces`); every other box is a false
+Frames (640x480, BGR; :func:`bench.detectors.group_scenes`): 2-8 FER2013 test faces (its test folder less the
+28 images FER+ calls non-faces, natural class mix, each face used once) pasted at 24-220 px (size bin drawn
+uniformly among 24-48, 48-96 and 96-220 px, side log-uniform within it) onto a window of a face-free
+photograph shipped in scikit-image (a cat, a coffee cup, a rocket, a motorcycle, the Hubble deep field, a
+tissue stain, brick, grass, gravel, the moon, a clock), and frames of those photographs alone (``--empty``,
+three per photograph by default). A face is found when a box's centre is inside its square and the box's side
+is 0.5-1.5x the square's, one box per face (:func:`bench.detectors.match_faces`); every other box is a false
 box (on the background, or a second box on a face).
 
 The photo strip (:func:`bench.detectors.photo_strip`): astronaut, Grace Hopper and the cameraman (in

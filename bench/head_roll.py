@@ -1,16 +1,16 @@
 """Head roll: the default model's accuracy on FER2013 test faces turned in the frame, with and without
 crops levelled by BlazeFace's eye key points.
 
-Each face (FER2013's test folder, natural class mix; ``--faces`` drawn with seed 0) is pasted upright at
-``--side`` px in the middle of a 320x240 window of a face-free photograph (bench/detectors.py's
-backgrounds), and the frame is turned about the face's centre by each of 0, +-10, +-20, +-30 degrees
-(counter-clockwise positive; the photograph's border is mirrored in). Each frame goes through
-:class:`ferlab.deploy.pipeline.FacePipeline` with the zoo's default model (what ``FaceAnalyzer`` runs) and
-the default detector twice: levelled (the crop turned so that the eyes are level; the default) and not
-(``level=False``: the axis-aligned crop, as before). The face is the box whose centre is nearest the
-pasted face's, within half its side; a face not found counts as wrong. Also: the model on the 48x48
-test images themselves (no detection, no turn), the share found per angle, and the median roll the eyes
-gave (the turn shows as its negative).
+Each face (FER2013's test folder less FER+'s non-faces, natural class mix; ``--faces`` drawn with seed 0) is
+pasted upright at ``--side`` px in the middle of a 320x240 window of a face-free photograph
+(bench/detectors.py's backgrounds), and the frame is turned about the face's centre by each of 0, +-10, +-20,
++-30 degrees (counter-clockwise positive; the photograph's border is mirrored in). Each frame goes through
+:class:`ferlab.deploy.pipeline.FacePipeline` with the zoo's default model (what ``FaceAnalyzer`` runs) and the
+default detector twice: levelled (the crop turned so that the eyes are level; the default) and not
+(``level=False``: the axis-aligned crop, as before). The face is the box whose centre is nearest the pasted
+face's, within half its side; a face not found counts as wrong. Also: the model on the 48x48 test images
+themselves (no detection, no turn), the share found per angle, and the median roll the eyes gave (the turn
+shows as its negative).
 
     python -m bench head-roll                  # -> bench/results/head_roll.csv
 """

@@ -67,10 +67,10 @@ PROPOSAL_SCORE = 0.3
 # face at about half the model's input, the scale it is surest at; a real face that a busy background drags
 # below the score there often keeps it a little closer or further out. Only a proposal whose first check
 # scores VERIFY_RETRY_SCORE or more is tried again: textures mostly score far lower, and the retries then
-# cost 10 passes a frame instead of 57. Chosen on the seed-1 group scenes (`python -m bench verify-rules
-# --seed 1 --groups 110`): faces of 48 px and more 92.4% -> 94.0%, of 24-47 px 83.6% -> 90.6%, still no
-# box in the empty frames; retrying every proposal, or keeping the best-scoring side instead of the first,
-# found the same faces there.
+# cost 11 passes a frame instead of 56. Chosen on the seed-1 group scenes (`python -m bench verify-rules
+# --seed 1 --groups 110`, today's face pool): faces of 48 px and more 92.6% -> 94.0%, of 24-47 px
+# 85.5% -> 88.1%, still no box in the empty frames; retrying every proposal finds 94.3%, keeping the
+# best-scoring of four sides 94.6%, for 5-9x the extra passes.
 VERIFY_GROWS = (2.0, 1.6, 2.5)
 VERIFY_RETRY_SCORE = 0.5
 VERIFY_SCORE = 0.7
@@ -261,13 +261,13 @@ class BlazeFaceDetector(FaceDetector):
       more is verified levelled. On photographs the tiles alone put boxes on textures (galaxies, gravel, a
       tissue stain) at the same scores as real faces get; looked at again at the scale the model is surest at,
       and mirrored, a face keeps its score and a texture mostly does not. ``python -m bench group-scenes``
-      (bench/README.md; 2-8 FER2013 test faces of 24-220 px on face-free photographs, seed 0): found 88.4% of
-      faces of 24-47 px, 93.0% of 48-95 px, 96.4% of 96 px and more, 0.07 false boxes per frame, no box in 33
-      frames without a face; the same proposals kept without verification (at MediaPipe's 0.5) find 84.4 /
-      95.5 / 96.9% but put 86 boxes in those 33 frames and 1.9 per frame beside faces. Both frontal faces of
-      the photo strip, no box on its shuttle. It costs ~104 passes of the model per 640x480 frame (1.3 ms
-      each on one AMD EPYC core), 1.6x the time of ferlab's Haar search in the same run. ``pyramid=(0.6,
-      0.3)`` (30 fine tiles): 70 passes, 80.4% of the faces under 48 px;
+      (bench/README.md; 2-8 FER2013 test faces of 24-220 px on face-free photographs, seed 0): found 88.6% of
+      faces of 24-47 px, 93.5% of 48-95 px, 93.9% of 96 px and more, 0.07 false boxes per frame, no box in 33
+      frames without a face; the same proposals kept without verification (at MediaPipe's 0.5) find 80.7 /
+      93.0 / 96.4% but put 86 boxes in those 33 frames and 2.0 per frame beside faces. Both frontal faces of
+      the photo strip, no box on its shuttle. It costs ~106 passes of the model per 640x480 frame (1.3 ms
+      each on one AMD EPYC core), 1.5x the time of ferlab's Haar search in the same run. ``pyramid=(0.6,
+      0.3)`` (30 fine tiles): 71 passes, 76.7% of the faces under 48 px;
     - "fallback" (``blazeface-fast``; full-range's default): the whole frame, then six tiles of 0.6 the
       shorter side (:func:`tile_grid`) only where it finds nothing: one pass for a frame with a big face,
       but that face hides every small one (on the group scenes: 1.5% of the faces under 48 px, 24.1% of
@@ -286,8 +286,8 @@ class BlazeFaceDetector(FaceDetector):
     ``level`` (default True): each face's ``angle`` is its roll from the eye key points (:func:`eye_roll`)
     and :func:`~ferlab.deploy.detection.base.crop_face` turns the crop upright by it, as FER2013's faces
     are. ``python -m bench head-roll`` (bench/README.md; the zoo's default model, 600 FER2013 test faces
-    turned in the frame): levelled, 66.7% upright, 63.7% / 66.2% at +30 / -30 degrees; not levelled, 65.7%
-    upright and 51.2% / 55.7% at +-30. In ``python -m bench live`` it costs the crop stage ~0.02 ms a frame.
+    turned in the frame): levelled, 65.7% upright, 65.0% / 65.5% at +30 / -30 degrees; not levelled, 65.2%
+    upright and 53.0% / 53.8% at +-30. In ``python -m bench live`` it costs the crop stage ~0.02 ms a frame.
 
     ``min_score``: a pass's threshold (the pyramid's proposals use :data:`PROPOSAL_SCORE`, its verification
     ``verify_score``; ``verify_score=None`` keeps the pyramid's passes' faces above ``min_score``
