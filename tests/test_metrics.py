@@ -146,5 +146,9 @@ def test_seed_statistics_hand_computed():
     assert d["mean"] == pytest.approx(0.02) and d["std"] == pytest.approx(0.001)
     assert d["ci_low"] > 0 and d["p_value"] < 0.01
     assert welch_difference(a, b)["p_value"] > 0.5  # unpaired, the seed effect swamps the difference
+    # two seeds that differ by the same number of faces: no spread, so no interval (not a zero-width one)
+    same = paired_seed_difference(np.array([0.6162, 0.6152]), np.array([0.6070, 0.6060]))
+    assert same["mean"] == pytest.approx(0.0092)
+    assert all(math.isnan(same[k]) for k in ("ci_low", "ci_high", "p_value", "mdd"))
     with pytest.raises(ValueError):
         paired_seed_difference(np.array([0.1, 0.2]), np.array([0.1]))

@@ -91,14 +91,21 @@ def minimum_detectable_difference(std: float, n: int, alpha: float = 0.05, power
 
 def paired_seed_difference(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict[str, float]:
     """A - B over seeds paired by seed (same split, same seed): mean difference, its t interval, the paired
-    t test's two-sided p-value and the minimum detectable difference of this design."""
+    t test's two-sided p-value and the minimum detectable difference of this design.
+
+    Per-seed differences that are all equal (it happens: accuracies on one test set move in steps of one
+    face, and two seeds can differ by the same number of faces) have no spread to estimate one from: the
+    interval, p-value and detectable difference are then NaN, not a zero-width interval."""
     from scipy.stats import ttest_rel
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"need two 1-D arrays of per-seed values of one length; got {a.shape}, {b.shape}")
     diff = seed_mean_ci(a - b, level)
-    p = float(ttest_rel(a, b).pvalue) if len(a) >= 2 and diff["std"] > 0 else float("nan")
+    if not diff["std"] > 1e-9:  # no spread (or one seed): nothing to build an interval or a test from
+        nan = float("nan")
+        return {**diff, "ci_low": nan, "ci_high": nan, "p_value": nan, "mdd": nan}
+    p = float(ttest_rel(a, b).pvalue)
     return {**diff, "p_value": p, "mdd": minimum_detectable_difference(diff["std"], diff["n"], 1 - level)}
 
 

@@ -152,8 +152,9 @@ def _compose(study: Study, other: Study | None = None) -> _Report:
                    "t test over seeds (seed s of A against seed s of B; it assumes the per-seed differences are roughly "
                    "normal), each seed's exact McNemar p-value over the test faces the two classify differently (it "
                    "treats test faces as independent and says nothing about other seeds), and the difference this pair's "
-                   "seed-to-seed spread would detect with 80% power at the 5% level. '*': p < 0.05, not corrected for "
-                   "the number of pairs." + (
+                   "seed-to-seed spread would detect with 80% power at the 5% level (a dash where every seed differs by "
+                   "the same amount: no spread to build them from). '*': p < 0.05, not corrected for the number of "
+                   "pairs." + (
                        f" Design sensitivity: the seed standard deviation pooled over every pooling is "
                        f"{tables.fmt(sensitivity['sd_seed'], scale=100)} points, so with {sensitivity['n_seeds']} seeds a "
                        f"paired difference smaller than about {tables.fmt(sensitivity['mdd'], scale=100)} points would "

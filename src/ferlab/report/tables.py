@@ -311,8 +311,9 @@ def seed_tables(study: Study) -> tuple[Tables, Tables] | None:
             pair_display.append({"Model": model, "A − B": f"{a} − {b}",
                                  "Difference (points)": fmt(d["mean"], scale=100, sign=True),
                                  "95% CI (paired t)": f"{fmt(d['ci_low'], scale=100, sign=True)} to "
-                                                      f"{fmt(d['ci_high'], scale=100, sign=True)}",
-                                 "p (paired t)": fmt_p(d["p_value"]),
+                                                      f"{fmt(d['ci_high'], scale=100, sign=True)}"
+                                                      if np.isfinite(d["ci_low"]) else DASH,
+                                 "p (paired t)": fmt_p(d["p_value"]) or DASH,
                                  "McNemar p per seed": ", ".join(fmt_p(p) for p in mcnemar),
                                  "Detectable (points)": fmt(d["mdd"], scale=100)})
     if not per_numeric:
