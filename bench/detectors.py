@@ -133,6 +133,11 @@ BACKGROUND_PHOTOS = ("coffee", "chelsea", "rocket", "stereo_motorcycle", "hubble
 SIZE_BINS = ((24, 48), (48, 96), (96, 221))  # face sides (px) reported apart: [low, high)
 
 
+def size_bin(side: int) -> tuple[int, int]:
+    """The :data:`SIZE_BINS` entry a face of ``side`` px is reported in."""
+    return next(b for b in SIZE_BINS if b[0] <= side < b[1])
+
+
 def background_photos() -> dict[str, np.ndarray]:
     """BGR photographs without a face (a cat, a coffee cup, a rocket, textures...), shipped in scikit-image."""
     import cv2

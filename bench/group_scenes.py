@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from bench.common import write_table
-from bench.detectors import SIZE_BINS, detectors, group_scenes, match_faces, photo_strip
+from bench.detectors import SIZE_BINS, detectors, group_scenes, match_faces, photo_strip, size_bin
 
 DETECTORS = "haar,blazeface,blazeface-fast,blazeface-unchecked,blazeface-pyramid-0.3,blazeface-tiles,blazeface-full"
 
@@ -66,7 +66,7 @@ def main(argv: list[str]) -> None:
                 stats[name]["passes"] += made[name].passes - passes
             hits, false = match_faces(found, scene["truth"])
             for (_, _, side, _), hit in zip(scene["truth"], hits):
-                stats[name]["hits"][next(b for b in SIZE_BINS if b[0] <= side < b[1])].append(hit)
+                stats[name]["hits"][size_bin(side)].append(hit)
             if scene["kind"] == "empty":
                 stats[name]["empty_boxes"] += false
                 stats[name]["empty_frames"] += bool(false)

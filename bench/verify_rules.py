@@ -51,7 +51,7 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     import cv2
 
-    from bench.detectors import SIZE_BINS, group_scenes, match_faces
+    from bench.detectors import SIZE_BINS, group_scenes, match_faces, size_bin
     from ferlab.deploy.detection import blazeface as bf
 
     cv2.setNumThreads(1)
@@ -81,7 +81,7 @@ def main(argv: list[str]) -> None:
             detector.frame_id = i
             hit, extra = match_faces(detector.detect(scene["frame"]), scene["truth"])
             for (_, _, side, _), ok in zip(scene["truth"], hit):
-                hits[next(b for b in SIZE_BINS if b[0] <= side < b[1])].append(ok)
+                hits[size_bin(side)].append(ok)
             if scene["kind"] == "empty":
                 empty_boxes += extra
             else:
