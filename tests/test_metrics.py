@@ -152,3 +152,15 @@ def test_seed_statistics_hand_computed():
     assert all(math.isnan(same[k]) for k in ("ci_low", "ci_high", "p_value", "mdd"))
     with pytest.raises(ValueError):
         paired_seed_difference(np.array([0.1, 0.2]), np.array([0.1]))
+
+
+def test_holm_adjustment_hand_computed():
+    from ferlab.evaluate.significance import holm_adjust
+
+    # sorted 0.01, 0.02, 0.04 of three tests (the NaN is not one): x3, x2 (then the running maximum), x1
+    adjusted = holm_adjust([0.04, float("nan"), 0.01, 0.02])
+    assert adjusted[2] == pytest.approx(0.03) and adjusted[3] == pytest.approx(0.04)
+    assert adjusted[0] == pytest.approx(0.04) and math.isnan(adjusted[1])
+    # 0.011 x 2 = 0.022 would undercut 0.01 x 3 = 0.03: the step-down keeps the running maximum
+    assert holm_adjust([0.01, 0.011, 0.5]) == pytest.approx([0.03, 0.03, 0.5])
+    assert list(holm_adjust([0.6, 0.5])) == [1.0, 1.0]  # capped at 1

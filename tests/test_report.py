@@ -394,6 +394,7 @@ def test_seed_statistics_and_a_second_study(tmp_path):
     assert pair["mean_difference"] == pytest.approx((acc["none"] - acc["avg"]).mean())
     assert pair["paired_t_p"] == pytest.approx(ttest_rel(acc["none"], acc["avg"]).pvalue)
     assert pair["ci_low"] < pair["mean_difference"] < pair["ci_high"] and pair["mdd_80"] > 0
+    assert pair["paired_t_p_holm"] == pytest.approx(pair["paired_t_p"])  # a family of one pair: nothing to adjust
     y = pd.read_csv(study / "trials/mobilenetv2-avg-frozen-96px-s1/predictions.csv")
     none = pd.read_csv(study / "trials/mobilenetv2-none-frozen-96px-s1/predictions.csv")
     seed1 = mcnemar_exact(y["label_id"], none["pred_id"], y["pred_id"])["p_value"]

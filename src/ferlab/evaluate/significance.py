@@ -109,6 +109,23 @@ def paired_seed_difference(a: np.ndarray, b: np.ndarray, level: float = 0.95) ->
     return {**diff, "p_value": p, "mdd": minimum_detectable_difference(diff["std"], diff["n"], 1 - level)}
 
 
+def holm_adjust(p_values) -> np.ndarray:
+    """Holm's step-down adjustment of p-values for a family of tests (NaN entries stay NaN and are not
+    counted): an adjusted p below alpha keeps the chance of any false positive in the family at alpha,
+    whatever the dependence between the tests. Written here because the only library with it
+    (statsmodels) would be a dependency for eight lines."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p.shape, np.nan)
+    finite = np.flatnonzero(np.isfinite(p))
+    order = finite[np.argsort(p[finite], kind="stable")]
+    m = len(order)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))  # step-down: never below an earlier, smaller p
+        adjusted[i] = running
+    return adjusted
+
+
 def welch_difference(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict[str, float]:
     """A - B for two independent sets of seeds (e.g. two data splits, whose test faces differ, so nothing
     pairs): difference of means with Welch's t interval and p-value (unequal variances)."""

@@ -153,8 +153,12 @@ def _compose(study: Study, other: Study | None = None) -> _Report:
                    "normal), each seed's exact McNemar p-value over the test faces the two classify differently (it "
                    "treats test faces as independent and says nothing about other seeds), and the difference this pair's "
                    "seed-to-seed spread would detect with 80% power at the 5% level (a dash where every seed differs by "
-                   "the same amount: no spread to build them from). '*': p < 0.05, not corrected for the number of "
-                   "pairs." + (
+                   "the same amount: no spread to build them from). '*': p < 0.05. The paired t p-value is not corrected "
+                   "for the number of pairs; 'p (Holm)' is, by Holm's step-down method over the model's pairs of "
+                   "poolings (valid whatever the dependence between the pairs; a '*' there keeps the chance of any "
+                   "false one in the table at 5%). With three or fewer seeds the t test's spread rests on one or two "
+                   "degrees of freedom: a pair whose few per-seed differences happen to be nearly equal gets a tiny "
+                   "p-value and interval, so read those beside the per-seed McNemar tests." + (
                        f" Design sensitivity: the seed standard deviation pooled over every pooling is "
                        f"{tables.fmt(sensitivity['sd_seed'], scale=100)} points, so with {sensitivity['n_seeds']} seeds a "
                        f"paired difference smaller than about {tables.fmt(sensitivity['mdd'], scale=100)} points would "

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ferlab.evaluate.metrics import bootstrap_accuracy_ci, mean_std
-from ferlab.evaluate.significance import (mcnemar_exact, minimum_detectable_difference, paired_seed_difference,
+from ferlab.evaluate.significance import (holm_adjust, mcnemar_exact, minimum_detectable_difference, paired_seed_difference,
                                           pairwise_mcnemar, seed_mean_ci, welch_difference)
 from ferlab.models.pooling import POOLINGS
 from ferlab.report.study import Study
@@ -300,6 +300,7 @@ def seed_tables(study: Study) -> tuple[Tables, Tables] | None:
                                 "Test acc (%) mean ± sd": fmt_pm(stats["mean"], stats["std"], scale=100),
                                 "95% CI (t, seeds)": f"{fmt(stats['ci_low'], scale=100)}–{fmt(stats['ci_high'], scale=100)}",
                                 "Per seed (%)": ", ".join(fmt(v, scale=100) for v in values[p])})
+        first_pair = len(pair_numeric)
         for a, b in itertools.combinations(poolings, 2):
             d = paired_seed_difference(values[a], values[b])
             mcnemar = [mcnemar_exact(study.y_true, *study.pred_matrix([by_key[(a, s)], by_key[(b, s)]]))["p_value"]
@@ -314,8 +315,15 @@ def seed_tables(study: Study) -> tuple[Tables, Tables] | None:
                                                       f"{fmt(d['ci_high'], scale=100, sign=True)}"
                                                       if np.isfinite(d["ci_low"]) else DASH,
                                  "p (paired t)": fmt_p(d["p_value"]) or DASH,
+                                 "p (Holm)": DASH,
                                  "McNemar p per seed": ", ".join(fmt_p(p) for p in mcnemar),
                                  "Detectable (points)": fmt(d["mdd"], scale=100)})
+        # The family is this model's pairs of poolings: Holm keeps the chance of any false "*" among them at 5%.
+        pairs = slice(first_pair, len(pair_numeric))
+        for row, display, p in zip(pair_numeric[pairs], pair_display[pairs],
+                                   holm_adjust([r["paired_t_p"] for r in pair_numeric[pairs]]), strict=True):
+            row["paired_t_p_holm"] = float(p)
+            display["p (Holm)"] = fmt_p(p) or DASH
     if not per_numeric:
         return None
     return ((pd.DataFrame(per_display), pd.DataFrame(per_numeric)),
