@@ -292,6 +292,38 @@ def test_an_ensemble_averages_its_members_calibrated_probabilities_in_one_graph(
 
 
 @pytest.mark.slow
+def test_validation_only_weighs_each_member_without_reading_a_test_face(built_tiny, monkeypatch):
+    """--validation-only: the ensemble's validation accuracy, and without each member, from the trained runs;
+    no test face read and the built model's folder untouched."""
+    from ferlab.zoo import build as zoo_build
+
+    root, cards = built_tiny
+    folder = root / "out" / "tinyens"
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    read = []
+    split = zoo_build.Faces.split
+    monkeypatch.setattr(zoo_build.Faces, "split", lambda self, name: read.append(name) or split(self, name))
+    record = zoo_build.build_model(root / "specs" / "tinyens.toml", source="synthetic", work=root / "work",
+                                   out=root / "out", validation_only=True)
+    assert "test" not in read and {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+    card = cards["tinyens"]["validation"]
+    assert record["faces"] == card["faces"]
+    # The shipped graph folds T into the logits; here T scales the probabilities' logs: the same up to rounding.
+    assert abs(record["accuracy"] - card["accuracy"]) * record["faces"] <= 1
+    assert record["without"].keys() == record["alone"].keys() == {"tiny", "tinyb"}
+    for member, alone in record["alone"].items():  # alone, with the spec's flip TTA: the card's member figure
+        assert abs(alone - card["members"][member]) * record["faces"] <= 1
+    # a two-member ensemble without one member is the other alone
+    assert record["without"]["tiny"] == record["alone"]["tinyb"]
+    result = subprocess.run([sys.executable, "-m", "ferlab.cli", "models", "build", str(root / "specs" / "tinyens.toml"),
+                             "--source", "synthetic", "--work", str(root / "work"), "--out", str(root / "out"),
+                             "--validation-only"], check=False, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "no test face read" in result.stdout and "without tinyb" in result.stdout
+    assert "tinyb: the ensemble without it" in result.stdout
+
+
+@pytest.mark.slow
 def test_build_refuses_to_replace_a_model_without_overwrite(built_tiny):
     root, _ = built_tiny
     result = subprocess.run([sys.executable, "-m", "ferlab.cli", "models", "build", str(root / "specs" / "tiny.toml"),

@@ -78,6 +78,7 @@ def models_build(
     weights: Annotated[str | None, typer.Option(help="ImageNet weights as a .weights.h5 file of the backbone (offline; default: the spec's).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the model's existing folder.")] = False,
     ferplus: Annotated[Path | None, typer.Option(help="FER+'s votes, for models that learn FER+ labels: fer2013_jpg_to_ferplus.csv (image folders) or fer2013new.csv (fer2013.csv).")] = None,
+    validation_only: Annotated[bool, typer.Option("--validation-only", help="Train (or resume), then print the validation accuracy with and without each ensemble member; no model folder, no test faces.")] = False,
 ) -> None:
     """Prepare, train (or derive), calibrate, export and evaluate one zoo model, and write its card."""
     from ferlab.zoo.build import build_model, spec_for
@@ -87,9 +88,31 @@ def models_build(
     with progress_bar(f"building {spec.name}") as progress:
         card = build_model(name, source=source, work=work, out=out, weights=weights, overwrite=overwrite,
                            ferplus=ferplus, on_stage=lambda text: console.print(text),
-                           on_epoch=(lambda row: progress(row["epoch"], epochs)) if epochs else None)
+                           on_epoch=(lambda row: progress(row["epoch"], epochs)) if epochs else None,
+                           validation_only=validation_only)
+    if validation_only:
+        _print_member_validation(card)
+        return
     lo, hi = card["test"]["accuracy_ci95"]
     console.print(f"{card['name']}: test accuracy {card['test']['accuracy']:.2%} [{lo:.2%}, {hi:.2%}], "
                   f"ECE {card['calibration']['test_ece_before']:.2%} -> {card['calibration']['test_ece_after']:.2%} "
                   f"(default file {card['calibration']['test_ece_default_file']:.2%}); "
                   f"wrote {(out or MODELS_DIR) / spec.name}")
+
+
+def _print_member_validation(record: dict) -> None:
+    from rich.table import Table
+
+    faces = record["faces"]
+    table = Table(title=f"{record['name']} on {faces:,} validation faces (no test face read)")
+    for column in ("networks", "validation accuracy", "faces right"):
+        table.add_column(column)
+    rows = [("as the spec combines them", record["accuracy"])]
+    rows += [(f"without {name}", acc) for name, acc in record.get("without", {}).items()]
+    rows += [(f"{name} alone", acc) for name, acc in record.get("alone", {}).items()]
+    for label, accuracy in rows:
+        table.add_row(label, f"{accuracy:.2%}", f"{round(accuracy * faces):,}")
+    out_console.print(table)
+    for name, accuracy in record.get("without", {}).items():
+        verdict = "raises it: keep" if accuracy < record["accuracy"] else "does not raise it: drop"
+        out_console.print(f"{name}: the ensemble without it {accuracy:.2%}; the member {verdict}")

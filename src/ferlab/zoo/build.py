@@ -29,6 +29,11 @@ alone. Every stage reuses ferlab's own commands' code, so the card's command rep
 6. **Card** (:func:`model_card`, :func:`ferlab.zoo.card.write_card`): ``card.json`` and ``card.md``
    (:class:`ferlab.zoo.card.ZooCard`).
 
+``validation_only`` (``--validation-only``) stops after stage 2 with :func:`member_validation`: the
+validation accuracy of the networks as the spec combines them, and of an ensemble without each member,
+so an ensemble's members are fixed before any test face is read (a member stays if dropping it lowers
+the validation accuracy). Nothing is written but the training runs.
+
 Resuming: what takes long is kept in ``DIR`` (the prepared data in ``DIR/data/``, each network's run in
 ``DIR/runs/NAME``, a teacher's probabilities in ``DIR/teachers/``), so a rerun skips it; the later stages
 are deterministic and recomputed from it.
@@ -57,7 +62,8 @@ from ferlab.deploy.export import REPRESENTATIVE_IMAGES, convert, input_spec, ope
 from ferlab.deploy.formats import FORMATS
 from ferlab.deploy.sidecar import write_sidecar
 from ferlab.errors import FerlabError
-from ferlab.evaluate.calibration import ECE_BINS, expected_calibration_error, fit_temperature, negative_log_likelihood
+from ferlab.evaluate.calibration import (ECE_BINS, apply_temperature, expected_calibration_error, fit_temperature,
+                                        negative_log_likelihood)
 from ferlab.evaluate.latency import machine_description
 from ferlab.evaluate.metrics import classification_metrics
 from ferlab.evaluate.tta import mirrored
@@ -419,6 +425,30 @@ def calibrate(plan: BuildPlan, trained: Trained, faces: Faces, stage) -> Calibra
     return Calibrated(temperature, shipped, views, val_raw, _keras_predict(shipped, x_val))
 
 
+def member_validation(plan: BuildPlan, trained: Trained, faces: Faces, stage) -> dict:
+    """Validation accuracy of the networks as the spec combines them (test-time augmentation, ensemble mean,
+    class merge, a temperature fitted for that combination) and, for an ensemble, of the ensemble without
+    each member and of each member alone: the evidence that fixes the members before the test faces are read."""
+    x_val, y_val = faces.split("val")
+    stage("the members on the validation faces")
+    views = Views(trained.models, plan.spec.tta, faces)
+    raw = views.raw(x_val)
+    per_member = raw.reshape(len(trained.models), -1, raw.shape[1])  # (members, views x N, C), member-major
+
+    def accuracy(keep: list[int]) -> float:
+        subset = Views([trained.models[i] for i in keep], plan.spec.tta, faces)
+        probs = per_member[keep].reshape(-1, raw.shape[1])
+        temperature = fit_temperature(probs, y_val, transform=subset.shipped_output)
+        return float((subset.shipped_output(apply_temperature(probs, temperature)).argmax(1) == y_val).mean())
+
+    everyone = list(range(len(plan.members)))
+    result = {"name": plan.spec.name, "faces": len(y_val), "accuracy": accuracy(everyone)}
+    if not plan.single:
+        result["without"] = {m.name: accuracy([j for j in everyone if j != i]) for i, m in enumerate(plan.members)}
+        result["alone"] = {m.name: accuracy([i]) for i, m in enumerate(plan.members)}
+    return result
+
+
 def shipped_graph(plan: BuildPlan, models: list, temperature: float, faces: Faces):
     """The members' networks with T folded in, each with the spec's test-time augmentation, averaged (an
     ensemble) and merged to a derived model's classes: one Keras graph."""
@@ -602,20 +632,23 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
                 out: str | os.PathLike | None = None, weights: str | None = None, overwrite: bool = False,
                 ferplus: str | os.PathLike | None = None,
                 on_stage: Callable[[str], None] | None = None, on_epoch: Callable[[dict], None] | None = None,
-                latency_runs: int = 50) -> dict:
+                latency_runs: int = 50, validation_only: bool = False) -> dict:
     """Build one zoo model into ``out/NAME`` (default: the installed package's zoo) and return its card: the
-    stages of the module's notes, in order."""
+    stages of the module's notes, in order. ``validation_only``: train (or resume), then return
+    :func:`member_validation`'s record instead, writing no model folder and reading no test face."""
     import ferlab.backend  # noqa: F401  (TensorFlow imported quietly, before anything needs it)
 
     stage = on_stage or (lambda _text: None)
     spec, spec_file = spec_for(name_or_file)
     work = Path(work).resolve()
-    target = destination(spec, out, overwrite)
+    target = None if validation_only else destination(spec, out, overwrite)
     started = time.perf_counter()
     plan = plan_build(spec, spec_file)
     prepared = prepare_data(plan, source, work, ferplus, stage)
     trained = train_networks(plan, prepared, work, weights, on_epoch, stage)
     faces = derive_classes(plan, prepared)
+    if validation_only:
+        return member_validation(plan, trained, faces, stage)
     calibrated = calibrate(plan, trained, faces, stage)
     representative = representative_faces(faces)
     with atomic_dir(target, overwrite=True) as staging:  # existence was checked above, before any work
