@@ -294,7 +294,7 @@ def test_an_ensemble_averages_its_members_calibrated_probabilities_in_one_graph(
 @pytest.mark.slow
 def test_validation_only_weighs_each_member_without_reading_a_test_face(built_tiny, monkeypatch):
     """--validation-only: the ensemble's validation accuracy, and without each member, from the trained runs;
-    no test face read and the built model's folder untouched."""
+    the stage reads no test face and leaves the built model's folder untouched."""
     from ferlab.zoo import build as zoo_build
 
     root, cards = built_tiny
@@ -319,7 +319,7 @@ def test_validation_only_weighs_each_member_without_reading_a_test_face(built_ti
                              "--source", "synthetic", "--work", str(root / "work"), "--out", str(root / "out"),
                              "--validation-only"], check=False, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "no test face read" in result.stdout and "without tinyb" in result.stdout
+    assert "validation faces" in result.stdout and "without tinyb" in result.stdout
     assert "tinyb: the ensemble without it" in result.stdout
 
 

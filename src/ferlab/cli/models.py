@@ -78,7 +78,7 @@ def models_build(
     weights: Annotated[str | None, typer.Option(help="ImageNet weights as a .weights.h5 file of the backbone (offline; default: the spec's).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace the model's existing folder.")] = False,
     ferplus: Annotated[Path | None, typer.Option(help="FER+'s votes, for models that learn FER+ labels: fer2013_jpg_to_ferplus.csv (image folders) or fer2013new.csv (fer2013.csv).")] = None,
-    validation_only: Annotated[bool, typer.Option("--validation-only", help="Train (or resume), then print the validation accuracy with and without each ensemble member; no model folder, no test faces.")] = False,
+    validation_only: Annotated[bool, typer.Option("--validation-only", help="Train (or resume), then print the validation accuracy with and without each ensemble member (validation faces only); no model folder.")] = False,
 ) -> None:
     """Prepare, train (or derive), calibrate, export and evaluate one zoo model, and write its card."""
     from ferlab.zoo.build import build_model, spec_for
@@ -104,7 +104,7 @@ def _print_member_validation(record: dict) -> None:
     from rich.table import Table
 
     faces = record["faces"]
-    table = Table(title=f"{record['name']} on {faces:,} validation faces (no test face read)")
+    table = Table(title=f"{record['name']} on {faces:,} validation faces")
     for column in ("networks", "validation accuracy", "faces right"):
         table.add_column(column)
     rows = [("as the spec combines them", record["accuracy"])]

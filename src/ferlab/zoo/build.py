@@ -31,8 +31,9 @@ alone. Every stage reuses ferlab's own commands' code, so the card's command rep
 
 ``validation_only`` (``--validation-only``) stops after stage 2 with :func:`member_validation`: the
 validation accuracy of the networks as the spec combines them, and of an ensemble without each member,
-so an ensemble's members are fixed before any test face is read (a member stays if dropping it lowers
-the validation accuracy). Nothing is written but the training runs.
+so an ensemble's members are fixed on validation faces before the ensemble's test accuracy is measured (a
+member stays if dropping it lowers the validation accuracy). Each member's training run records its own
+test metrics, as ``ferlab train`` does; the decision uses none of them. Nothing is written but the runs.
 
 Resuming: what takes long is kept in ``DIR`` (the prepared data in ``DIR/data/``, each network's run in
 ``DIR/runs/NAME``, a teacher's probabilities in ``DIR/teachers/``), so a rerun skips it; the later stages
@@ -635,7 +636,7 @@ def build_model(name_or_file: str | os.PathLike, *, source: str, work: str | os.
                 latency_runs: int = 50, validation_only: bool = False) -> dict:
     """Build one zoo model into ``out/NAME`` (default: the installed package's zoo) and return its card: the
     stages of the module's notes, in order. ``validation_only``: train (or resume), then return
-    :func:`member_validation`'s record instead, writing no model folder and reading no test face."""
+    :func:`member_validation`'s record instead (validation faces only), writing no model folder."""
     import ferlab.backend  # noqa: F401  (TensorFlow imported quietly, before anything needs it)
 
     stage = on_stage or (lambda _text: None)
