@@ -300,30 +300,27 @@ def seed_tables(study: Study) -> tuple[Tables, Tables] | None:
                                 "Test acc (%) mean ± sd": fmt_pm(stats["mean"], stats["std"], scale=100),
                                 "95% CI (t, seeds)": f"{fmt(stats['ci_low'], scale=100)}–{fmt(stats['ci_high'], scale=100)}",
                                 "Per seed (%)": ", ".join(fmt(v, scale=100) for v in values[p])})
-        first_pair = len(pair_numeric)
-        for a, b in itertools.combinations(poolings, 2):
-            d = paired_seed_difference(values[a], values[b])
+        pairs = list(itertools.combinations(poolings, 2))
+        diffs = [paired_seed_difference(values[a], values[b]) for a, b in pairs]
+        # The family is this model's pairs of poolings: Holm keeps the chance of any false "*" among them at 5%.
+        holm = holm_adjust([d["p_value"] for d in diffs])
+        for (a, b), d, p_holm in zip(pairs, diffs, holm, strict=True):
             mcnemar = [mcnemar_exact(study.y_true, *study.pred_matrix([by_key[(a, s)], by_key[(b, s)]]))["p_value"]
                        for s in seeds]
             pair_numeric.append({"model": model, "pooling_a": a, "pooling_b": b, "n_seeds": d["n"],
                                  "mean_difference": d["mean"], "ci_low": d["ci_low"], "ci_high": d["ci_high"],
                                  "paired_t_p": d["p_value"], "std_difference": d["std"], "mdd_80": d["mdd"],
-                                 "mcnemar_p_per_seed": " ".join(f"{p:.4g}" for p in mcnemar)})
+                                 "mcnemar_p_per_seed": " ".join(f"{p:.4g}" for p in mcnemar),
+                                 "paired_t_p_holm": float(p_holm)})
             pair_display.append({"Model": model, "A − B": f"{a} − {b}",
                                  "Difference (points)": fmt(d["mean"], scale=100, sign=True),
                                  "95% CI (paired t)": f"{fmt(d['ci_low'], scale=100, sign=True)} to "
                                                       f"{fmt(d['ci_high'], scale=100, sign=True)}"
                                                       if np.isfinite(d["ci_low"]) else DASH,
                                  "p (paired t)": fmt_p(d["p_value"]) or DASH,
-                                 "p (Holm)": DASH,
+                                 "p (Holm)": fmt_p(p_holm) or DASH,
                                  "McNemar p per seed": ", ".join(fmt_p(p) for p in mcnemar),
                                  "Detectable (points)": fmt(d["mdd"], scale=100)})
-        # The family is this model's pairs of poolings: Holm keeps the chance of any false "*" among them at 5%.
-        pairs = slice(first_pair, len(pair_numeric))
-        for row, display, p in zip(pair_numeric[pairs], pair_display[pairs],
-                                   holm_adjust([r["paired_t_p"] for r in pair_numeric[pairs]]), strict=True):
-            row["paired_t_p_holm"] = float(p)
-            display["p (Holm)"] = fmt_p(p) or DASH
     if not per_numeric:
         return None
     return ((pd.DataFrame(per_display), pd.DataFrame(per_numeric)),

@@ -397,6 +397,12 @@ class Views:
         images = [x] if self.tta == "none" else [x, mirrored(np.asarray(x).reshape(-1, *FACE_SHAPE))]
         return np.concatenate([_keras_predict(model, v) for model in self.models for v in images])
 
+    def of_members(self, probs: np.ndarray, keep: list[int]) -> tuple[Views, np.ndarray]:
+        """These views restricted to the members ``keep``, and their rows of ``probs`` (from :meth:`raw`)."""
+        per_member = probs.reshape(len(self.models), -1, probs.shape[1])  # (members, views x N, C)
+        return (Views([self.models[i] for i in keep], self.tta, self.faces),
+                per_member[keep].reshape(-1, probs.shape[1]))
+
     def shipped_output(self, probs: np.ndarray) -> np.ndarray:
         """(views x N, C) -> what the shipped graph outputs: the views' mean, merged to the model's classes."""
         n_views = len(self.models) * (1 if self.tta == "none" else 2)
@@ -434,11 +440,9 @@ def member_validation(plan: BuildPlan, trained: Trained, faces: Faces, stage) ->
     stage("the members on the validation faces")
     views = Views(trained.models, plan.spec.tta, faces)
     raw = views.raw(x_val)
-    per_member = raw.reshape(len(trained.models), -1, raw.shape[1])  # (members, views x N, C), member-major
 
     def accuracy(keep: list[int]) -> float:
-        subset = Views([trained.models[i] for i in keep], plan.spec.tta, faces)
-        probs = per_member[keep].reshape(-1, raw.shape[1])
+        subset, probs = views.of_members(raw, keep)
         temperature = fit_temperature(probs, y_val, transform=subset.shipped_output)
         return float((subset.shipped_output(apply_temperature(probs, temperature)).argmax(1) == y_val).mean())
 
@@ -582,10 +586,9 @@ def _validation(plan: BuildPlan, calibrated: Calibrated, faces: Faces) -> dict:
     _, y_val = faces.split("val")
     validation = {"faces": len(y_val), "accuracy": float((calibrated.reference_val.argmax(1) == y_val).mean())}
     if not plan.single:
-        val_raw = calibrated.val_raw
-        per_member = val_raw.reshape(len(plan.members), -1, len(y_val), val_raw.shape[1])  # (members, images, N, C)
-        validation["members"] = {m.name: float((faces.merge(p.mean(0)).argmax(1) == y_val).mean())
-                                 for m, p in zip(plan.members, per_member)}
+        alone = {m.name: calibrated.views.of_members(calibrated.val_raw, [i]) for i, m in enumerate(plan.members)}
+        validation["members"] = {name: float((view.shipped_output(probs).argmax(1) == y_val).mean())
+                                 for name, (view, probs) in alone.items()}
     return validation
 
 
