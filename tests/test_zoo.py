@@ -171,6 +171,70 @@ def test_a_distilled_model_records_its_teacher_and_caches_its_probabilities(buil
     assert config["train"]["distill"] == {"teacher": str(teacher), "weight": 0.7, "temperature": 2.0}
 
 
+@pytest.mark.slow
+def test_a_cross_fitted_teacher_answers_each_face_from_a_copy_that_never_trained_on_it(built_tiny):
+    """cross_fit = 2: two copies of the teacher's recipe, each trained without one fold, each answering only
+    its fold (calibrated on the validation faces); the probabilities are cached and the card says how."""
+    from ferlab.data.prepare import PreparedData
+    from ferlab.models import load_model
+    from ferlab.zoo.build import Faces, Views, build_model, cross_fitted_probabilities
+
+    root, _ = built_tiny
+    work = root / "work"
+    (root / "specs" / "tinycf.toml").write_text(TINY.format(name="tinycf").replace(
+        "[run.train]", f"[run.train.distill]\nteacher = \"{root / 'specs' / 'tiny.toml'}\"\n"
+        f"weight = 0.5\ntemperature = 1.0\ncross_fit = 2\n[run.train]"))
+    stages = []
+    card = build_model(root / "specs" / "tinycf.toml", source="synthetic", work=work, out=root / "out",
+                       latency_runs=0, on_stage=stages.append)
+    assert [s for s in stages if "teacher" in s][:1] == ["training (or resuming) the teacher tiny-fold1of2 "
+                                                         "(378 faces; it answers the other 378)"]
+    record = card["distillation"]
+    assert (record["cross_fit"], record["weight"], record["temperature"]) == (2, 0.5, 1.0)
+    assert "cross-fitted: its recipe trained 2 times" in (root / "out" / "tinycf" / "card.md").read_text()
+
+    data = PreparedData(work / "data" / "fer7-stratified-s0")
+    x, y = data.arrays("train")
+    probs, again = cross_fitted_probabilities(str(root / "specs" / "tiny.toml"), 2, 0, data, work, None, None,
+                                              stage=pytest.fail)  # cached: nothing trained or predicted again
+    assert {k: v for k, v in record.items() if k not in ("weight", "temperature")} == again
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+    seen = 0
+    for i, fold in enumerate(record["folds"]):
+        subset = PreparedData(work / "data" / f"fer7-stratified-s0-fold{i + 1}of2")
+        sx, _ = subset.arrays("train")
+        for split in ("val", "test"):  # only training faces are held out
+            np.testing.assert_array_equal(subset.arrays(split)[0], data.arrays(split)[0])
+        # the fold's faces are exactly those its copy never trained on
+        trained_on = {bytes(face) for face in sx}
+        held_out = np.array([bytes(face) not in trained_on for face in x])
+        assert held_out.sum() == fold["held_out_faces"] and len(sx) == fold["train_faces"]
+        model = load_model(work / "runs" / fold["run"] / "model.keras")
+        views = Views([model], "none", Faces(subset, list(subset.classes), None))
+        expected = apply_temperature(views.raw(x[held_out]), fold["temperature"])
+        np.testing.assert_allclose(probs[held_out], expected, atol=1e-5)
+        assert fold["held_out_accuracy"] == pytest.approx(float((expected.argmax(1) == y[held_out]).mean()))
+        seen += held_out.sum()
+    assert seen == len(x)
+
+
+def test_training_folds_keep_duplicate_groups_together():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from ferlab.data.prepare import training_folds
+
+    groups = [0, 0, 0, 1, 2, 2, 3, 4, 5, 5, 9, 9]
+    data = SimpleNamespace(manifest=pd.DataFrame({"duplicate_group": groups + [7, 8],
+                                                  "split": ["train"] * len(groups) + ["val", "test"]}))
+    folds = training_folds(data, 3, seed=0)
+    assert len(folds) == len(groups) and set(folds) == {0, 1, 2}
+    for g in set(groups):
+        assert len({f for f, h in zip(folds, groups) if h == g}) == 1  # a group's faces share their fold
+    np.testing.assert_array_equal(folds, training_folds(data, 3, seed=0))  # seeded
+
+
 def test_distillation_targets_mix_the_softened_teacher_with_the_label():
     from ferlab.errors import FerlabError
     from ferlab.train.config import DistillConfig, TrainConfig

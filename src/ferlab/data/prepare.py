@@ -191,6 +191,49 @@ def prepare_or_reuse(cfg: PrepareConfig, out: str | os.PathLike, *, says: str, f
     return data
 
 
+def training_folds(data: PreparedData, k: int, seed: int) -> np.ndarray:
+    """Each training face's fold (0 .. k-1), in ``arrays("train")`` order. Whole duplicate groups are dealt to
+    the folds (a seeded shuffle, then round robin), so a network that trains without a fold never trained on
+    a copy of one of its faces, and the folds differ in size by at most a group."""
+    groups = data.manifest["duplicate_group"].to_numpy()[data.manifest["split"].to_numpy() == "train"]
+    unique, group_of_face = np.unique(groups, return_inverse=True)
+    fold_of_group = np.random.default_rng(seed).permutation(len(unique)) % k
+    return fold_of_group[group_of_face]
+
+
+def without_training_faces(data: PreparedData, drop: np.ndarray, out: str | os.PathLike, note: dict) -> PreparedData:
+    """A prepared set at ``out``: ``data`` without the training faces ``drop`` marks (bool, ``arrays("train")``
+    order), its validation and test faces unchanged. Its data.json says where it came from (``derived``: the
+    parent's fingerprint and ``note``), so the one there is reused only if it was made the same way."""
+    out = Path(out)
+    derived = {"from": data.fingerprint, **note}
+    if is_prepared(out):
+        there = PreparedData(out)
+        if there.meta.get("derived") != derived:
+            raise FerlabError(f"{out}: a prepared set made otherwise ({there.meta.get('derived')}); remove it or "
+                              f"choose another work folder")
+        return there
+    split = data.manifest["split"].to_numpy()
+    train_rows = np.flatnonzero(split == "train")
+    if len(drop) != len(train_rows):
+        raise FerlabError(f"{data.path}: {len(drop)} flags for {len(train_rows)} training faces")
+    keep = np.ones(len(split), bool)
+    keep[train_rows[np.asarray(drop, bool)]] = False
+    manifest = data.manifest[keep].reset_index(drop=True).assign(index=np.arange(int(keep.sum())))
+    npy = io.BytesIO()
+    np.save(npy, np.ascontiguousarray(data.images[keep]), allow_pickle=False)
+    csv_bytes = manifest.to_csv(index=False, lineterminator="\n").encode()
+    counts = {s: {c: int(((manifest["split"] == s) & (manifest["label"] == c)).sum()) for c in data.classes}
+              for s in SPLITS}
+    meta = {**data.meta, "counts": counts, "totals": {s: sum(counts[s].values()) for s in SPLITS},
+            "derived": derived, "fingerprint": hashlib.sha256(npy.getvalue() + csv_bytes).hexdigest()[:16]}
+    with atomic_dir(out) as tmp:
+        (tmp / "images.npy").write_bytes(npy.getvalue())
+        (tmp / "manifest.csv").write_bytes(csv_bytes)
+        (tmp / MARKER).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return PreparedData(out)
+
+
 def _same_file(a: str | None, b: str | None) -> bool:
     return a == b or (a is not None and b is not None and Path(a).resolve() == Path(b).resolve())
 

@@ -171,6 +171,57 @@ def teacher_probabilities(teacher: str, prepared: PreparedData, work: Path, stag
     return probs, record
 
 
+def cross_fitted_probabilities(teacher: str, folds: int, seed: int, prepared: PreparedData, work: Path,
+                               weights: str | None, on_epoch, stage) -> tuple[np.ndarray, dict]:
+    """A teacher recipe's out-of-fold probabilities on the training faces (``train.distill.cross_fit``): the
+    faces dealt to ``folds`` folds (:func:`ferlab.data.prepare.training_folds`), one copy of the recipe trained
+    without each fold (``work/runs/TEACHER-foldIofK``, on ``work/data/DATA-foldIofK``; resumable like any
+    member), temperature-calibrated on the validation faces, answering that fold alone (with the recipe's
+    test-time augmentation). Cached in ``work/teachers/`` under the recipe's and the data's fingerprints;
+    returns the probabilities and their record for the card."""
+    import hashlib
+
+    from ferlab.data.prepare import training_folds, without_training_faces
+    from ferlab.models import load_model
+
+    recipe, recipe_file = spec_for(teacher)
+    if recipe.run is None or recipe.run.get("train", {}).get("distill"):
+        raise FerlabError(f"train.distill.cross_fit: teacher {teacher} ({recipe_file}) is not a trained recipe "
+                          f"without a teacher of its own; name a zoo spec with a [run], e.g. fast-fer7")
+    recipe_sha = hashlib.sha256(json.dumps(recipe.run, sort_keys=True).encode()).hexdigest()
+    cache = work / "teachers" / f"{recipe.name}-crossfit{folds}-s{seed}-{recipe_sha[:12]}-{prepared.fingerprint}"
+    x, y = prepared.arrays("train")
+    fold_of = training_folds(prepared, folds, seed)
+    if (cache / "probabilities.npy").is_file():
+        probs = np.load(cache / "probabilities.npy", allow_pickle=False)
+        per_fold = json.loads((cache / "folds.json").read_text())
+    else:
+        probs, per_fold = np.zeros((len(x), len(prepared.classes)), np.float32), []
+        for i in range(folds):
+            name = f"{recipe.name}-fold{i + 1}of{folds}"
+            held_out = fold_of == i
+            subset = without_training_faces(prepared, held_out, work / "data" / f"{prepared.path.name}-fold{i + 1}of{folds}",
+                                            {"fold": i + 1, "folds": folds, "seed": seed})
+            stage(f"training (or resuming) the teacher {name} ({int((~held_out).sum())} faces; it answers the other "
+                  f"{int(held_out.sum())})")
+            run, _ = _train(recipe.model_copy(update={"name": name}), subset, work, weights, on_epoch, stage)
+            views = Views([load_model(RunDir(run).model_file)], recipe.tta, Faces(subset, list(subset.classes), None))
+            x_val, y_val = subset.arrays("val")
+            temperature = fit_temperature(views.raw(x_val), y_val, transform=views.shipped_output)
+            probs[held_out] = views.shipped_output(apply_temperature(views.raw(x[held_out]), temperature))
+            per_fold.append({"run": name, "train_faces": int((~held_out).sum()), "held_out_faces": int(held_out.sum()),
+                             "temperature": float(temperature),
+                             "held_out_accuracy": float((probs[held_out].argmax(1) == y[held_out]).mean())})
+        with atomic_dir(cache, overwrite=True) as tmp:
+            np.save(tmp / "probabilities.npy", probs, allow_pickle=False)
+            (tmp / "folds.json").write_text(json.dumps(per_fold, indent=2) + "\n")
+    record = {"teacher": teacher, "cross_fit": folds, "fold_seed": seed, "file": f"{recipe.name}'s [run]",
+              "file_sha256": recipe_sha, "folds": per_fold, "train_faces": len(x),
+              "probabilities_sha256": hashlib.sha256(probs.tobytes()).hexdigest(),
+              "teacher_train_accuracy": float((probs.argmax(1) == y).mean())}
+    return probs, record
+
+
 def _train(spec: ZooSpec, prepared: PreparedData, work: Path, weights: str | None, on_epoch,
            stage=lambda _text: None) -> tuple[Path, dict | None]:
     """Train (or resume) a spec's network; returns its run directory and, for a distilled recipe, the teacher's
@@ -185,9 +236,14 @@ def _train(spec: ZooSpec, prepared: PreparedData, work: Path, weights: str | Non
     cfg = resolve_run_config(raw, f"zoo spec {spec.name} [run]")
     run = run_dir(work, spec.name)
     teacher_probs, teacher = None, None
-    if cfg.train.distill is not None:
-        teacher_probs, teacher = teacher_probabilities(cfg.train.distill.teacher, prepared, work, stage)
-        teacher.update(weight=cfg.train.distill.weight, temperature=cfg.train.distill.temperature)
+    distill = cfg.train.distill
+    if distill is not None and distill.cross_fit:
+        teacher_probs, teacher = cross_fitted_probabilities(distill.teacher, distill.cross_fit, cfg.train.seed,
+                                                            prepared, work, weights, on_epoch, stage)
+    elif distill is not None:
+        teacher_probs, teacher = teacher_probabilities(distill.teacher, prepared, work, stage)
+    if distill is not None:
+        teacher.update(weight=distill.weight, temperature=distill.temperature)
     metrics = train_run(cfg, run, data=prepared, on_epoch=on_epoch, teacher_probs=teacher_probs)
     if metrics.get("status") == "failed":
         raise FerlabError(f"{run}: training failed ({metrics.get('reason', 'see metrics.json')}); "

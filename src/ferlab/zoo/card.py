@@ -266,11 +266,22 @@ def _distillation(card: dict) -> str:
     teachers = teachers if "teacher" not in teachers else {card["name"]: teachers}  # one record, or one per member
     return " " + " ".join(
         f"{'' if len(teachers) == 1 else name + ': '}distilled from {t['teacher']} ({t['file']}, SHA-256 "
-        f"{t['file_sha256'][:12]}): the target was {t['weight']:g} x its probabilities softened at temperature "
-        f"{t['temperature']:g} plus {1 - t['weight']:g} x its own target (the label, or the vote distribution), "
-        f"the teacher's probabilities computed once on the {t['train_faces']:,} training faces (SHA-256 "
-        f"{t['probabilities_sha256'][:12]}; it gets {_pct(t['teacher_train_accuracy'])} of them right)."
+        f"{t['file_sha256'][:12]}){_cross_fit(t)}: the target was {t['weight']:g} x its probabilities softened at "
+        f"temperature {t['temperature']:g} plus {1 - t['weight']:g} x its own target (the label, or the vote "
+        f"distribution), the teacher's probabilities computed once on the {t['train_faces']:,} training faces "
+        f"(SHA-256 {t['probabilities_sha256'][:12]}; it gets {_pct(t['teacher_train_accuracy'])} of them right)."
         for name, t in teachers.items())
+
+
+def _cross_fit(teacher: dict) -> str:
+    if not teacher.get("cross_fit"):
+        return ""
+    folds = teacher["folds"]
+    return (f", cross-fitted: its recipe trained {len(folds)} times, each copy without one of {len(folds)} folds "
+            f"of the training faces (whole duplicate groups, seed {teacher['fold_seed']}) and answering only that "
+            f"fold, calibrated on the validation faces, so no face's probabilities come from a network that "
+            f"trained on it (held-out accuracy per fold: "
+            f"{', '.join(_pct(f['held_out_accuracy']) for f in folds)})")
 
 
 def _provenance(built: dict) -> str:
