@@ -140,13 +140,8 @@ def prepare(cfg: PrepareConfig, out: str | os.PathLike, *, overwrite: bool = Fal
     })
     extra = [c for c in chosen.columns if c not in manifest.columns]
     manifest = pd.concat([manifest, chosen[extra]], axis=1)
-    images = np.ascontiguousarray(faces.images[result.index])
-
-    npy = io.BytesIO()
-    np.save(npy, images, allow_pickle=False)
-    csv_bytes = manifest.to_csv(index=False, lineterminator="\n").encode()
-    counts = {s: {c: int(((manifest["split"] == s) & (manifest["label"] == c)).sum()) for c in protocol.classes}
-              for s in SPLITS}
+    npy, csv_bytes = _encoded(faces.images[result.index], manifest)
+    counts = _counts(manifest, protocol.classes)
     warnings = coverage_warnings(counts, cfg, protocol, len(faces.notes.get("skipped") or ()), result.report)
     meta = {
         "format_version": FORMAT_VERSION,
@@ -160,11 +155,26 @@ def prepare(cfg: PrepareConfig, out: str | os.PathLike, *, overwrite: bool = Fal
         "warnings": warnings,
         "source_duplicates": duplicate_statistics(result.groups, origin_roles(faces.provenance),
                                                   faces.provenance["origin_label"].to_numpy(), faces.images),
-        "fingerprint": hashlib.sha256(npy.getvalue() + csv_bytes).hexdigest()[:16],
+        "fingerprint": hashlib.sha256(npy + csv_bytes).hexdigest()[:16],
     }
     check_out(out, overwrite)  # again: the source may have taken minutes to load
+    return _write(out, npy, csv_bytes, meta, overwrite)
+
+
+def _encoded(images: np.ndarray, manifest: pd.DataFrame) -> tuple[bytes, bytes]:
+    """The set's two data files' bytes (their SHA-256 is the set's fingerprint)."""
+    npy = io.BytesIO()
+    np.save(npy, np.ascontiguousarray(images), allow_pickle=False)
+    return npy.getvalue(), manifest.to_csv(index=False, lineterminator="\n").encode()
+
+
+def _counts(manifest: pd.DataFrame, classes) -> dict:
+    return {s: {c: int(((manifest["split"] == s) & (manifest["label"] == c)).sum()) for c in classes} for s in SPLITS}
+
+
+def _write(out: Path, npy: bytes, csv_bytes: bytes, meta: dict, overwrite: bool = False) -> PreparedData:
     with atomic_dir(out, overwrite=overwrite) as tmp:
-        (tmp / "images.npy").write_bytes(npy.getvalue())
+        (tmp / "images.npy").write_bytes(npy)
         (tmp / "manifest.csv").write_bytes(csv_bytes)
         (tmp / MARKER).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return PreparedData(out)
@@ -220,18 +230,11 @@ def without_training_faces(data: PreparedData, drop: np.ndarray, out: str | os.P
     keep = np.ones(len(split), bool)
     keep[train_rows[np.asarray(drop, bool)]] = False
     manifest = data.manifest[keep].reset_index(drop=True).assign(index=np.arange(int(keep.sum())))
-    npy = io.BytesIO()
-    np.save(npy, np.ascontiguousarray(data.images[keep]), allow_pickle=False)
-    csv_bytes = manifest.to_csv(index=False, lineterminator="\n").encode()
-    counts = {s: {c: int(((manifest["split"] == s) & (manifest["label"] == c)).sum()) for c in data.classes}
-              for s in SPLITS}
+    npy, csv_bytes = _encoded(data.images[keep], manifest)
+    counts = _counts(manifest, data.classes)
     meta = {**data.meta, "counts": counts, "totals": {s: sum(counts[s].values()) for s in SPLITS},
-            "derived": derived, "fingerprint": hashlib.sha256(npy.getvalue() + csv_bytes).hexdigest()[:16]}
-    with atomic_dir(out) as tmp:
-        (tmp / "images.npy").write_bytes(npy.getvalue())
-        (tmp / "manifest.csv").write_bytes(csv_bytes)
-        (tmp / MARKER).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    return PreparedData(out)
+            "derived": derived, "fingerprint": hashlib.sha256(npy + csv_bytes).hexdigest()[:16]}
+    return _write(out, npy, csv_bytes, meta)
 
 
 def _same_file(a: str | None, b: str | None) -> bool:
