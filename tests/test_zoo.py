@@ -182,6 +182,7 @@ def test_a_cross_fitted_teacher_answers_each_face_from_a_copy_that_never_trained
     root, _ = built_tiny
     work = root / "work"
     (root / "specs" / "tinycf.toml").write_text(TINY.format(name="tinycf").replace(
+        'role = "fast"', 'role = "fast"\nfiles = ["litert"]\ndefault_file = "litert"').replace(
         "[run.train]", f"[run.train.distill]\nteacher = \"{root / 'specs' / 'tiny.toml'}\"\n"
         f"weight = 0.5\ntemperature = 1.0\ncross_fit = 2\n[run.train]"))
     stages = []
