@@ -168,7 +168,8 @@ def test_a_distilled_model_records_its_teacher_and_caches_its_probabilities(buil
     x, _ = data.arrays("train")
     np.testing.assert_allclose(probs[:20], load_classifier(teacher).predict(x[:20]), atol=1e-6)
     config = json.loads((root / "work" / "runs" / "tinyd" / "config.json").read_text())
-    assert config["train"]["distill"] == {"teacher": str(teacher), "weight": 0.7, "temperature": 2.0}
+    assert config["train"]["distill"] == {"teacher": str(teacher), "weight": 0.7, "temperature": 2.0,
+                                          "cross_fit": None}
 
 
 @pytest.mark.slow
