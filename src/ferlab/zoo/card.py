@@ -265,7 +265,7 @@ def _distillation(card: dict) -> str:
         return ""
     teachers = teachers if "teacher" not in teachers else {card["name"]: teachers}  # one record, or one per member
     return " " + " ".join(
-        f"{'' if len(teachers) == 1 else name + ': '}distilled from {t['teacher']} ({t['file']}, SHA-256 "
+        f"{'Distilled' if len(teachers) == 1 else name + ': distilled'} from {t['teacher']} ({t['file']}, SHA-256 "
         f"{t['file_sha256'][:12]}){_cross_fit(t)}: the target was {t['weight']:g} x its probabilities softened at "
         f"temperature {t['temperature']:g} plus {1 - t['weight']:g} x its own target (the label, or the vote "
         f"distribution), the teacher's probabilities computed once on the {t['train_faces']:,} training faces "
