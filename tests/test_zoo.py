@@ -218,6 +218,8 @@ def test_a_cross_fitted_teacher_answers_each_face_from_a_copy_that_never_trained
         assert fold["held_out_accuracy"] == pytest.approx(float((expected.argmax(1) == y[held_out]).mean()))
         seen += held_out.sum()
     assert seen == len(x)
+    with pytest.raises(FerlabError, match="is not a trained recipe without a teacher of its own"):
+        cross_fitted_probabilities(str(root / "specs" / "tinycf.toml"), 2, 0, data, work, None, None, pytest.fail)
 
 
 def test_training_folds_keep_duplicate_groups_together():

@@ -177,8 +177,9 @@ def cross_fitted_probabilities(teacher: str, folds: int, seed: int, prepared: Pr
     faces dealt to ``folds`` folds (:func:`ferlab.data.prepare.training_folds`), one copy of the recipe trained
     without each fold (``work/runs/TEACHER-foldIofK``, on ``work/data/DATA-foldIofK``; resumable like any
     member), temperature-calibrated on the validation faces, answering that fold alone (with the recipe's
-    test-time augmentation). Cached in ``work/teachers/`` under the recipe's and the data's fingerprints;
-    returns the probabilities and their record for the card."""
+    test-time augmentation). The copies learn the student's faces: the recipe gives its [run], not its [data].
+    Cached in ``work/teachers/`` under the recipe's and the data's fingerprints; returns the probabilities and
+    their record for the card."""
     import hashlib
 
     from ferlab.data.prepare import training_folds, without_training_faces
