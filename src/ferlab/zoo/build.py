@@ -199,18 +199,17 @@ def cross_fitted_probabilities(teacher: str, folds: int, seed: int, prepared: Pr
     else:
         probs, per_fold = np.zeros((len(x), len(prepared.classes)), np.float32), []
         for i in range(folds):
-            name = f"{recipe.name}-fold{i + 1}of{folds}"
-            held_out = fold_of == i
-            subset = without_training_faces(prepared, held_out, work / "data" / f"{prepared.path.name}-fold{i + 1}of{folds}",
+            fold, held_out = f"fold{i + 1}of{folds}", fold_of == i
+            name, n_out = f"{recipe.name}-{fold}", int(held_out.sum())
+            subset = without_training_faces(prepared, held_out, work / "data" / f"{prepared.path.name}-{fold}",
                                             {"fold": i + 1, "folds": folds, "seed": seed})
-            stage(f"training (or resuming) the teacher {name} ({int((~held_out).sum())} faces; it answers the other "
-                  f"{int(held_out.sum())})")
+            stage(f"training (or resuming) the teacher {name} ({len(x) - n_out} faces; it answers the other {n_out})")
             run, _ = _train(recipe.model_copy(update={"name": name}), subset, work, weights, on_epoch, stage)
             views = Views([load_model(RunDir(run).model_file)], recipe.tta, Faces(subset, list(subset.classes), None))
             x_val, y_val = subset.arrays("val")
             temperature = fit_temperature(views.raw(x_val), y_val, transform=views.shipped_output)
             probs[held_out] = views.shipped_output(apply_temperature(views.raw(x[held_out]), temperature))
-            per_fold.append({"run": name, "train_faces": int((~held_out).sum()), "held_out_faces": int(held_out.sum()),
+            per_fold.append({"run": name, "train_faces": len(x) - n_out, "held_out_faces": n_out,
                              "temperature": float(temperature),
                              "held_out_accuracy": float((probs[held_out].argmax(1) == y[held_out]).mean())})
         with atomic_dir(cache, overwrite=True) as tmp:
@@ -238,12 +237,11 @@ def _train(spec: ZooSpec, prepared: PreparedData, work: Path, weights: str | Non
     run = run_dir(work, spec.name)
     teacher_probs, teacher = None, None
     distill = cfg.train.distill
-    if distill is not None and distill.cross_fit:
-        teacher_probs, teacher = cross_fitted_probabilities(distill.teacher, distill.cross_fit, cfg.train.seed,
-                                                            prepared, work, weights, on_epoch, stage)
-    elif distill is not None:
-        teacher_probs, teacher = teacher_probabilities(distill.teacher, prepared, work, stage)
     if distill is not None:
+        teacher_probs, teacher = (
+            cross_fitted_probabilities(distill.teacher, distill.cross_fit, cfg.train.seed, prepared, work, weights,
+                                       on_epoch, stage)
+            if distill.cross_fit else teacher_probabilities(distill.teacher, prepared, work, stage))
         teacher.update(weight=distill.weight, temperature=distill.temperature)
     metrics = train_run(cfg, run, data=prepared, on_epoch=on_epoch, teacher_probs=teacher_probs)
     if metrics.get("status") == "failed":
